@@ -1,0 +1,40 @@
+"""Shared fixtures: a clean environment, the shared reference data, and the shipped rules loaded once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from port443.cache import LoadedRules, load_rules
+from port443.shipped import shipped_rules_path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxy and certificate settings of the machine must not leak into tests."""
+    for name in _PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def require_shared(*parts: str) -> Path:
+    """A file of the shared reference data; skipped locally if missing, but never skipped in CI."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing; CI must provide the shared reference data")
+        pytest.skip(f"{path} is missing (the shared reference data sits beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedRules]:
+    """The shipped corpus, compiled once per test session into a private cache."""
+    yield load_rules([shipped_rules_path()], cache_dir=tmp_path_factory.mktemp("rules-cache"))
