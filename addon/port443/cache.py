@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +23,10 @@ import platformdirs
 
 from port443 import __version__
 from port443.errors import Problem, RulesetError
-from port443.index import Activation, Record, RuleIndex, build_targets, record_of
+from port443.index import Activation, Record, RecordTable, RuleIndex, build_targets, record_of
 from port443.ruleset import parse_ruleset, ruleset_files
 
-_FORMAT = 1
+_FORMAT = 2
 _PARALLEL_FROM = 2000  # below this many files to parse, worker start-up costs more than it saves
 _CHUNK = 250
 
@@ -77,25 +77,45 @@ def load_rules(
         RulesetError: when one of `paths` does not exist.
     """
     started = time.perf_counter()
-    files = [os.fspath(p) for p in ruleset_files(paths)]
+    files = ruleset_files(paths)
     stats = [_stat(f) for f in files]
     cache_file = _cache_file(cache_dir, paths) if cache_dir is not None else None
     cached = _read_cache(cache_file) if cache_file is not None else None
-    if cached is not None and cached["files"] == files and cached["stats"] == stats:
-        parsed_files = cached["parsed"]
-        targets = cached["targets"]
-        parsed_count = 0
-    else:
-        parsed_files, parsed_count = _refresh(files, stats, cached, progress)
-        targets = build_targets([p[1] for p in parsed_files if p[1] is not None])
+    parsed_count = 0
+    if cached is None or cached["files"] != files or cached["stats"] != stats:
+        parsed, parsed_count = _refresh(files, stats, cached, progress)
+        cached = _assemble(files, stats, parsed)
         if cache_file is not None:
-            _write_cache(
-                cache_file, {"files": files, "stats": stats, "parsed": parsed_files, "targets": targets}
-            )
-    records = [p[1] for p in parsed_files if p[1] is not None]
-    errors = tuple(RulesetError([Problem(*q) for q in p[2]]) for p in parsed_files if p[2])
-    index = RuleIndex(targets, records, activation)
+            _write_cache(cache_file, cached)
+    records = RecordTable(cached["blobs"], cached["names"], cached["states"])
+    problems: dict[int, tuple[tuple[str, int | None, str, str], ...]] = cached["problems"]
+    errors = tuple(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
+    index = RuleIndex(cached["targets"], records, activation)
     return LoadedRules(index, errors, len(files), parsed_count, time.perf_counter() - started)
+
+
+def _assemble(files: list[str], stats: list[tuple[int, int]], parsed: list[_Parsed]) -> dict[str, Any]:
+    """The cache's content: per-file digests and problems, and the valid rulesets packed for the index."""
+    records = [record for _digest, record, _problems in parsed if record is not None]
+    table = RecordTable.from_records(records)
+    return {
+        "files": files,
+        "stats": stats,
+        "digests": [digest for digest, _record, _problems in parsed],
+        "records": [None if record is None else blob for (_, record, _), blob in _pair(parsed, table.blobs)],
+        "problems": {i: p[2] for i, p in enumerate(parsed) if p[2]},
+        "blobs": table.blobs,
+        "names": table.names,
+        "states": table.states,
+        "targets": build_targets(records),
+    }
+
+
+def _pair(parsed: list[_Parsed], blobs: list[bytes]) -> Iterator[tuple[_Parsed, bytes | None]]:
+    """Pair each file with its record's blob (None for invalid files)."""
+    it = iter(blobs)
+    for p in parsed:
+        yield p, (next(it) if p[1] is not None else None)
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -109,7 +129,12 @@ def _refresh(
     """Reuse cached results for files whose stat or content is unchanged; parse the others."""
     old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
     if cached is not None:
-        old = {f: (s, p) for f, s, p in zip(cached["files"], cached["stats"], cached["parsed"], strict=True)}
+        problems = cached["problems"]
+        for i, (path, stat, digest, blob) in enumerate(
+            zip(cached["files"], cached["stats"], cached["digests"], cached["records"], strict=True)
+        ):
+            record = None if blob is None else marshal.loads(blob)
+            old[path] = (stat, (digest, record, problems.get(i, ())))
     results: list[_Parsed | None] = [None] * len(files)
     todo: list[int] = []
     for i, (path, stat) in enumerate(zip(files, stats, strict=True)):

@@ -28,8 +28,32 @@ class CanonicalURL(NamedTuple):
     """`user:password` or `user` as it was in the URL, or "" when there was none."""
 
 
+# An http URL that WHATWG would leave exactly as it is: lower-case LDH host without port, userinfo, `xn--`
+# labels or a numeric last label (those go through IPv4/IDNA parsing); a path with no dot segments; only
+# characters no percent-encode set touches. Most real URLs are already canonical, and this check is several
+# times cheaper than a full parse. tests/unit/test_canon.py checks it against the full parser.
+_CANONICAL_HTTP = re.compile(
+    r"http://((?:[a-z0-9-]+\.)*[a-z0-9-]*[a-z-][a-z0-9-]*)(/[A-Za-z0-9\-._~!$&()*+,;=:@/%]*)"
+    r"(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*)?(?:#[A-Za-z0-9\-._~!$&()*+,;=:@/?%#]*)?"
+)
+
+
 def canonicalize(url: str) -> CanonicalURL | None:
     """Canonicalise `url` the way the reference request path does; None if WHATWG rejects it."""
+    fast = _CANONICAL_HTTP.fullmatch(url)
+    if fast is not None:
+        host, path = fast.groups()
+        if (
+            "/." not in path
+            and "%2" not in path
+            and "xn--" not in host
+            and not host[host.rfind(".") + 1 :].startswith("0x")
+        ):
+            return CanonicalURL(url, host, "")
+    return _canonicalize_fully(url)
+
+
+def _canonicalize_fully(url: str) -> CanonicalURL | None:
     try:
         href = ada_url.normalize_url(url)
     except ValueError:

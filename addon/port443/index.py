@@ -7,10 +7,11 @@ ruleset's regexes only when one of its hosts is first seen, as HTTPS Everywhere 
 
 from __future__ import annotations
 
+import marshal
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from port443 import jsregex
 from port443.ruleset import Ruleset
@@ -88,18 +89,62 @@ class Activation:
         return not platform or set(platform.split()) <= self.platforms
 
 
+class RecordTable(Sequence[Record]):
+    """All rulesets' records, each kept marshalled until it is needed.
+
+    Most rulesets are never consulted in a session, so the index holds them as bytes (cheap to load from the
+    cache and small in memory) and keeps names and on/off states apart, which activation needs for all.
+    """
+
+    __slots__ = ("blobs", "names", "states")
+
+    def __init__(self, blobs: list[bytes], names: list[str], states: dict[int, tuple[str, str]]) -> None:
+        self.blobs = blobs
+        self.names = names
+        self.states = states
+        """id -> (default_off, platform), only for the rulesets that have either."""
+
+    @classmethod
+    def from_records(cls, records: Iterable[Record]) -> RecordTable:
+        """Pack records."""
+        blobs, names, states = [], [], {}
+        for i, record in enumerate(records):
+            blobs.append(marshal.dumps(record))
+            names.append(record[0])
+            if record[1] or record[2]:
+                states[i] = (record[1], record[2])
+        return cls(blobs, names, states)
+
+    def __len__(self) -> int:
+        return len(self.blobs)
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Record]: ...
+    def __getitem__(self, i: int | slice) -> Record | list[Record]:
+        if isinstance(i, slice):
+            return [marshal.loads(b) for b in self.blobs[i]]
+        record: Record = marshal.loads(self.blobs[i])
+        return record
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordTable) and self.blobs == other.blobs
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class RuleIndex:
     """Immutable host -> rulesets map with lazily compiled rulesets."""
 
     __slots__ = ("_targets", "records", "active", "_compiled", "cookie_memo")
 
     def __init__(
-        self, targets: TargetMap, records: list[Record], activation: Activation | None = None
+        self, targets: TargetMap, records: RecordTable, activation: Activation | None = None
     ) -> None:
         self._targets = targets
         self.records = records
-        act = activation or Activation()
-        self.active = bytes(act.is_active(r[0], r[1], r[2]) for r in records)
+        self.active = _activate(records, activation or Activation())
         self._compiled: list[CompiledRuleset | None] = [None] * len(records)
         # Memo of the securecookie safety probe per host (HTTPS Everywhere keeps one too); bounded by the caller.
         self.cookie_memo: dict[str, bool] = {}
@@ -108,7 +153,7 @@ class RuleIndex:
     def build(cls, rulesets: Iterable[Ruleset], activation: Activation | None = None) -> RuleIndex:
         """Index validated rulesets in load order."""
         records = [record_of(r) for r in rulesets]
-        return cls(build_targets(records), records, activation)
+        return cls(build_targets(records), RecordTable.from_records(records), activation)
 
     def with_activation(self, activation: Activation) -> RuleIndex:
         """A new index over the same rulesets with other rulesets switched on or off."""
@@ -122,9 +167,32 @@ class RuleIndex:
     def __len__(self) -> int:
         return len(self.records)
 
+    def name(self, i: int) -> str:
+        """Ruleset `i`'s name."""
+        return self.records.names[i]
+
     def candidates(self, host: str) -> list[int]:
         """Ids of the rulesets that may apply to `host`, active or not, in the reference engine's order."""
-        return [i for _key, i in self.candidate_keys(host)]
+        targets = self._targets
+        hit = targets.get(host)
+        found: list[int] = [] if hit is None else [hit] if isinstance(hit, int) else list(hit)
+        if not host or len(host) > _MAX_HOST or ".." in host or "*" in host:
+            return found
+        last = host.rfind(".")
+        if last < 0:
+            return found
+        # The same keys as lookup_keys(), inlined: this runs for every request.
+        hit = targets.get(host[:last] + ".*")
+        dot = host.find(".")
+        while True:
+            if hit is not None:
+                for i in (hit,) if isinstance(hit, int) else hit:
+                    if i not in found:
+                        found.append(i)
+            if dot >= last:
+                return found
+            hit = targets.get("*." + host[dot + 1 :])
+            dot = host.find(".", dot + 1)
 
     def candidate_keys(self, host: str) -> list[tuple[str, int]]:
         """(matching target, ruleset id) pairs for `host`: exact, then `x.*`, then `*.x` most specific first.
@@ -151,6 +219,18 @@ class RuleIndex:
         if done is None:
             done = self._compiled[i] = compile_record(self.records[i])
         return done
+
+
+def _activate(records: RecordTable, activation: Activation) -> bytearray:
+    """One byte per ruleset, 1 when it is on; only rulesets with a state or an override need a decision."""
+    active = bytearray(b"\x01") * len(records)
+    for i, (default_off, platform) in records.states.items():
+        active[i] = activation.is_active(records.names[i], default_off, platform)
+    if activation.overrides:
+        for i, name in enumerate(records.names):
+            if name in activation.overrides:
+                active[i] = activation.overrides[name]
+    return active
 
 
 def lookup_keys(host: str) -> list[str]:

@@ -19,9 +19,22 @@ from port443 import jsregex
 from port443.errors import Problem, RulesetError
 
 try:  # the C loader is several times faster on the 23k-file corpus
-    _Loader: Any = yaml.CSafeLoader
+    _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """Safe loading where every plain scalar is text, except an empty value (null).
+
+    Every field of a ruleset is text, and YAML 1.1 would silently turn a ruleset named `Off` or `No` into a
+    boolean, or `1.10` into a number.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    }
 
 #: The `default_off` value that HTTPS Everywhere treats as "on": rules a user wrote for themselves.
 USER_RULE = "user rule"

@@ -53,8 +53,8 @@ def test_url_candidates_match_reference(shipped: LoadedRules) -> None:
     for case in _records("rewrite-public.jsonl.gz"):
         total += 1
         ids = index.candidates(case["host"])
-        active = [index.records[i][0] for i in ids if index.active[i]]
-        inactive = [index.records[i][0] for i in ids if not index.active[i]]
+        active = [index.name(i) for i in ids if index.active[i]]
+        inactive = [index.name(i) for i in ids if not index.active[i]]
         if active != case["rulesets"] or inactive != case["inactive"]:
             mismatches.append(
                 f"{case['host']!r}: want {case['rulesets']}/{case['inactive']}, got {active}/{inactive}"
@@ -68,8 +68,8 @@ def test_hosts_match_reference(shipped: LoadedRules) -> None:
     for case in _records("hosts-public.jsonl"):
         total += 1
         found = index.candidate_keys(case["host"])
-        active = [index.records[i][0] for _, i in found if index.active[i]]
-        inactive = [index.records[i][0] for _, i in found if not index.active[i]]
+        active = [index.name(i) for _, i in found if index.active[i]]
+        inactive = [index.name(i) for _, i in found if not index.active[i]]
         keys = list(dict.fromkeys(key for key, _ in found))
         want = (case["rulesets"], case["inactive"], case["keys"])
         if (active, inactive, keys) != want:

@@ -56,3 +56,44 @@ def test_unparseable_urls_give_none(url: str) -> None:
 )
 def test_restore_userinfo(url: str, userinfo: str, expected: str) -> None:
     assert restore_userinfo(url, userinfo) == expected
+
+
+TRICKY = [
+    "http://a.com/",
+    "http://a.com/.well-known/x",
+    "http://a.com/%2e%2E/x",
+    "http://a.com/x?y=%2e#z",
+    "http://1.2.3.4/",
+    "http://a.0x10/",
+    "http://a.0xz/",
+    "http://a.123/",
+    "http://a.12b/",
+    "http://xn--bcher-kva.de/",
+    "http://xn--a.com/",
+    "http://-a-.b-/",
+    "http://" + "a" * 70 + ".com/",
+    "http://" + "a." * 130 + "com/",
+    "http://a.com/x?'quote'",
+    "http://a.com/x#frag#more",
+    "http://a.com/~user/%zz;p=1",
+    "http://a.com/a@b:c",
+]
+
+
+def test_the_fast_path_agrees_with_the_full_parser() -> None:
+    """Already-canonical URLs skip the WHATWG parser; whenever they do, the answer must be the parser's."""
+    from port443.canon import _CANONICAL_HTTP, _canonicalize_fully
+    from tests.conftest import SHARED
+
+    urls = list(TRICKY)
+    oracle = SHARED / "oracle" / "rewrite-public.jsonl.gz"
+    if oracle.exists():
+        import gzip
+        import json
+
+        with gzip.open(oracle, "rt", encoding="utf-8") as lines:
+            urls += [json.loads(line)["url"] for line in lines]
+    fast = [u for u in urls if _CANONICAL_HTTP.fullmatch(u)]
+    assert len(fast) > len(urls) // 3 or not oracle.exists()
+    for url in urls:
+        assert canonicalize(url) == _canonicalize_fully(url), url

@@ -46,7 +46,7 @@ def index() -> RuleIndex:
 
 
 def names(index: RuleIndex, host: str) -> list[str]:
-    return [index.records[i][0] for i in index.candidates(host)]
+    return [index.name(i) for i in index.candidates(host)]
 
 
 def test_candidates_come_in_probe_order_then_file_order(index: RuleIndex) -> None:
@@ -68,7 +68,7 @@ def test_wildcards(index: RuleIndex, host: str, expected: list[str]) -> None:
 
 
 def test_default_activation(index: RuleIndex) -> None:
-    active = {r[0]: bool(a) for r, a in zip(index.records, index.active, strict=True)}
+    active = {index.name(i): bool(a) for i, a in enumerate(index.active)}
     assert active == {
         "Wild": True,
         "Exact": True,
@@ -81,7 +81,7 @@ def test_default_activation(index: RuleIndex) -> None:
 
 def test_platforms_and_overrides(index: RuleIndex) -> None:
     changed = index.with_activation(Activation(frozenset({"mixedcontent"}), {"Off": True, "Wild": False}))
-    active = {r[0]: bool(a) for r, a in zip(changed.records, changed.active, strict=True)}
+    active = {changed.name(i): bool(a) for i, a in enumerate(changed.active)}
     # A default_off ruleset stays off when only its platform is enabled; an override by name wins over both.
     assert active == {
         "Wild": False,

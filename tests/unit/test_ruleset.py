@@ -93,12 +93,13 @@ MINIMAL = "name: x\ntargets:\n  - a.com\nrules:\n  - from: ^http://a\\.com/\n   
         ("https://a.com/\n", "https://a.com/$3\n", r"f.yaml:6: rules\[0\]\.to: \$3 refers to a group"),
         ("name: x\n", "name: x\ncolour: red\n", r"f.yaml:2: colour: unknown key 'colour'"),
         ("name: x\n", "", r"f.yaml:1: missing required key 'name'"),
-        ("name: x\n", "name: 12\n", r"f.yaml:1: name: must be text, not a number 12"),
+        ("name: x\n", "name: [a, b]\n", r"f.yaml:1: name: must be text, not a list \['a', 'b'\]"),
         (
             "name: x\n",
-            "name: x\ndefault_off: yes\n",
-            r"f.yaml:2: default_off: must be text, not a boolean True; quote it",
+            "name: x\ndefault_off: {a: b}\n",
+            r"f.yaml:2: default_off: must be text, not a mapping",
         ),
+        ("name: x\n", "name: x\ndefault_off: ''\n", r"f.yaml:2: default_off: must not be empty"),
         ("name: x\n", "name: x\ntests: [ftp://a.com/]\n", r"f.yaml:2: tests\[0\]: a test is an http:// URL"),
         (
             "    to: https://a.com/\n",
@@ -119,6 +120,11 @@ def test_problems_name_file_line_and_field(replace: str, by: str, expected: str)
     assert replace in MINIMAL
     with pytest.raises(RulesetError, match=expected):
         parse_ruleset(MINIMAL.replace(replace, by, 1), "f.yaml")
+
+
+@pytest.mark.parametrize("value", ["Off", "No", "yes", "1.10", "0x1F", "2021-06-09"])
+def test_plain_scalars_stay_text(value: str) -> None:
+    assert parse_ruleset(MINIMAL.replace("name: x", f"name: {value}")).name == value
 
 
 def test_every_problem_of_a_file_is_reported_in_line_order() -> None:
