@@ -160,7 +160,7 @@ def compile_pattern(source: str) -> re.Pattern[str]:
         raise TranslateError(str(e)) from e
 
 
-_DOLLAR = re.compile(r"\$(\d{1,2}|.?)", re.DOTALL)
+_DOLLAR = re.compile(r"\$([0-9]{1,2}|.?)", re.DOTALL)  # [0-9]: other Unicode digits are literal in JS
 
 
 def translate_replacement(to: str, groups: int) -> str:
@@ -182,7 +182,7 @@ def translate_replacement(to: str, groups: int) -> str:
             out.append("$")
         elif ref == "&":
             out.append(r"\g<0>")
-        elif ref.isdigit():
+        elif ref.isascii() and ref.isdigit():
             out.append(_group_reference(ref, groups))
         elif ref in ("`", "'"):
             raise TranslateError(f"${ref} (text before/after the match) is not supported")
@@ -214,9 +214,11 @@ def normalize_replacement(to: str, groups: int) -> str:
 
     def fix(m: re.Match[str]) -> str:
         ref = m.group(1)
-        if ref in ("$", "&"):
-            return m.group()
-        if not ref.isdigit():
+        if ref in ("$", "&", "`", "'"):
+            return (
+                m.group()
+            )  # meaningful in JavaScript; `$\`` and `$'` are then refused by translate_replacement
+        if not (ref.isascii() and ref.isdigit()):
             return "$$" + ref  # JavaScript keeps `$` followed by anything else literally
         if len(ref) == 2 and 1 <= int(ref) <= groups:
             return m.group()

@@ -36,6 +36,7 @@ class _Loader(_Base):  # type: ignore[misc]
         for first, resolvers in _Base.yaml_implicit_resolvers.items()
     }
 
+
 #: The `default_off` value that HTTPS Everywhere treats as "on": rules a user wrote for themselves.
 USER_RULE = "user rule"
 RULESET_SUFFIXES = (".yaml", ".yml")
@@ -420,7 +421,9 @@ def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
         for key, value in node.value:
             if key.value == part:
                 # A bad key is reported where the key is; a bad value where the value starts.
-                found: yaml.Node = value if value.start_mark.line == key.start_mark.line or value.value else key
+                found: yaml.Node = (
+                    value if value.start_mark.line == key.start_mark.line or value.value else key
+                )
                 return found
     elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         child: yaml.Node = node.value[part]

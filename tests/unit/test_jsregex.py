@@ -107,3 +107,13 @@ def test_replacement_mistakes_are_refused(to: str, groups: int, message: str) ->
 def test_normalized_replacements_keep_their_javascript_meaning(to: str, groups: int, normal: str) -> None:
     assert normalize_replacement(to, groups) == normal
     translate_replacement(normal, groups)  # accepted now
+
+
+def test_only_ascii_digits_are_group_references() -> None:
+    assert normalize_replacement("https://a/$\u0663", 3) == "https://a/$$\u0663"
+    with pytest.raises(TranslateError, match="stray"):
+        translate_replacement("https://a/$\u0663", 3)
+
+
+def test_normalize_leaves_javascript_specials_for_translation_to_refuse() -> None:
+    assert normalize_replacement("https://a/$`", 0) == "https://a/$`"
