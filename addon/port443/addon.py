@@ -1,0 +1,485 @@
+"""The mitmproxy addons: HttpsUpgrade decides and acts on plain-HTTP requests; InsecureLog keeps the store.
+
+The only module that imports mitmproxy. Options are `port443_*`; a bad value raises OptionsError in
+`configure` and the previous state stays. Hooks never raise for bad traffic. HTTPS (CONNECT) tunnels pass
+through untouched, so clients see the sites' own certificates and no CA has to be installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import command, ctx, exceptions, http, tls
+from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+from mitmproxy.utils import asyncio_utils
+
+from port443.bypass import BYPASS_PATH, Bypasses, warning_page
+from port443.cache import default_cache_dir, load_rules
+from port443.decide import Decider, Decision, Settings, Step
+from port443.errors import Port443Error
+from port443.hsts import PreloadList
+from port443.index import Activation, RuleIndex
+from port443.probe import make_ssl_context, parse_connect_to, probe
+from port443.shipped import shipped_rules_path
+from port443.store import InsecureStore, Learned
+from port443.watch import FileWatcher
+
+logger = logging.getLogger(__name__)
+
+MODES = ("redirect", "rewrite", "strict")
+REDIRECT_STATUSES = (301, 302, 307, 308)
+_OPTIONS_THAT_REBUILD = {
+    "port443_rules",
+    "port443_shipped_rules",
+    "port443_platforms",
+    "port443_never_upgrade",
+    "port443_hsts_preload",
+    "port443_probe",
+    "port443_probe_timeout",
+    "port443_connect_to",
+    "port443_secure_ttl",
+    "port443_insecure_ttl",
+    "ssl_insecure",
+    "ssl_verify_upstream_trusted_ca",
+    "ssl_verify_upstream_trusted_confdir",
+}
+
+
+def default_db_path() -> str:
+    """The insecure-site store in the user's data directory."""
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir("port443")) / "insecure.sqlite3")
+
+
+class HttpsUpgrade:
+    """Upgrade plain-HTTP requests to HTTPS when it is known to work; otherwise let them through and say why."""
+
+    def __init__(self) -> None:
+        self.decider: Decider | None = None
+        self.rule_paths: list[str] = []
+        self.rule_errors = 0
+        self.bypasses = Bypasses()
+        self.watcher: FileWatcher | None = None
+        self._recent_redirects: dict[tuple[str, str], float] = {}
+        self._connect_to: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "port443_mode",
+            str,
+            "redirect",
+            "How to upgrade: answer with a redirect to HTTPS (redirect), fetch HTTPS upstream and answer over HTTP for clients that cannot follow redirects (rewrite), or redirect and show a warning page for sites that cannot be upgraded (strict).",
+            choices=MODES,
+        )
+        loader.add_option(
+            "port443_rules",
+            Sequence[str],
+            [],
+            "Extra ruleset files or folders (YAML), tried before the shipped rules. Edits are picked up while running.",
+        )
+        loader.add_option(
+            "port443_shipped_rules",
+            bool,
+            True,
+            "Use the rulesets that ship with port443 (the HTTPS Everywhere corpus).",
+        )
+        loader.add_option(
+            "port443_platforms",
+            Sequence[str],
+            [],
+            "Enable rulesets limited to these platforms, e.g. mixedcontent.",
+        )
+        loader.add_option(
+            "port443_never_upgrade",
+            Sequence[str],
+            [],
+            "Hosts never to upgrade; a name covers its subdomains.",
+        )
+        loader.add_option(
+            "port443_redirect_status", int, 307, "Status code of the redirect to HTTPS: 301, 302, 307 or 308."
+        )
+        loader.add_option("port443_hsts_preload", bool, True, "Upgrade hosts on the HSTS preload list.")
+        loader.add_option(
+            "port443_probe",
+            bool,
+            True,
+            "Probe port 443 of hosts that no rule or list covers, and upgrade when HTTPS works.",
+        )
+        loader.add_option(
+            "port443_probe_timeout",
+            int,
+            3000,
+            "Milliseconds a probe of port 443 may take (connect, TLS and first answer).",
+        )
+        loader.add_option(
+            "port443_secure_ttl", int, 7 * 24 * 3600, "Seconds to remember that a host's HTTPS works."
+        )
+        loader.add_option(
+            "port443_insecure_ttl",
+            int,
+            24 * 3600,
+            "Seconds to remember that a host's HTTPS failed before probing again.",
+        )
+        loader.add_option(
+            "port443_loop_window",
+            int,
+            10,
+            "A client asking again for an HTTP URL it was just redirected from within this many seconds means a redirect loop: the host is left on HTTP.",
+        )
+        loader.add_option(
+            "port443_connect_to",
+            Sequence[str],
+            [],
+            "Connect to another address for a host, like curl's --connect-to: HOST:PORT:ADDR:PORT2. Used for probes and upstream connections; TLS still verifies HOST.",
+        )
+        loader.add_option(
+            "port443_bypass_ttl", int, 3600, "Strict mode: seconds a 'continue over HTTP' choice lasts."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        opts: Any = ctx.options
+        if "port443_redirect_status" in updated and opts.port443_redirect_status not in REDIRECT_STATUSES:
+            raise exceptions.OptionsError(
+                f"port443_redirect_status: {opts.port443_redirect_status} is not one of {REDIRECT_STATUSES}"
+            )
+        if "port443_probe_timeout" in updated and not 0 < opts.port443_probe_timeout <= 60_000:
+            raise exceptions.OptionsError("port443_probe_timeout: must be between 1 and 60000 milliseconds")
+        if "port443_bypass_ttl" in updated:
+            self.bypasses.ttl = float(opts.port443_bypass_ttl)
+        if self.decider is None or updated & _OPTIONS_THAT_REBUILD:
+            try:
+                self._rebuild(opts)
+            except (Port443Error, OSError) as e:
+                raise exceptions.OptionsError(f"port443: {e}") from e
+
+    def _rebuild(self, opts: Any) -> None:
+        """Build the complete new state, then swap it in: a failure leaves the old state serving."""
+        paths = [str(Path(p).expanduser()) for p in opts.port443_rules]
+        if opts.port443_shipped_rules:
+            paths.append(str(shipped_rules_path()))
+        index = self._load_index(paths, opts)
+        connect_to = parse_connect_to(list(opts.port443_connect_to))
+        context = make_ssl_context(
+            cafile=opts.ssl_verify_upstream_trusted_ca,
+            capath=opts.ssl_verify_upstream_trusted_confdir,
+            insecure=opts.ssl_insecure,
+        )
+        if opts.ssl_insecure:
+            logger.warning("port443: ssl_insecure is set: probes will not verify certificates")
+        timeout = opts.port443_probe_timeout / 1000
+
+        async def prober(host: str) -> Any:
+            return await probe(host, timeout=timeout, context=context, connect_to=connect_to)
+
+        settings = Settings(
+            never=tuple(opts.port443_never_upgrade),
+            use_hsts=opts.port443_hsts_preload,
+            use_probe=opts.port443_probe,
+            secure_ttl=float(opts.port443_secure_ttl),
+            insecure_ttl=float(opts.port443_insecure_ttl),
+        )
+        old = self.decider
+        decider = Decider(
+            index,
+            preload=old.preload if old is not None and old.preload is not None else PreloadList(),
+            prober=prober,
+            settings=settings,
+            learned=old.learned.values() if old is not None else (),
+        )
+        decider.on_learned = old.on_learned if old is not None else None
+        self.decider, self.rule_paths, self._connect_to = decider, paths, connect_to
+        user_paths = [p for p in paths if p != str(shipped_rules_path())]
+        self.watcher = FileWatcher(user_paths) if user_paths else None
+
+    def _load_index(self, paths: list[str], opts: Any) -> RuleIndex:
+        activation = Activation(frozenset(opts.port443_platforms))
+        loaded = load_rules(paths, cache_dir=default_cache_dir(), activation=activation)
+        for error in loaded.errors:
+            for problem in error.problems[:5]:
+                logger.warning(f"port443: skipped ruleset: {problem}")
+        self.rule_errors = len(loaded.errors)
+        logger.info(
+            f"port443: {len(loaded.index)} rulesets loaded from {loaded.files} files in {loaded.seconds:.2f}s"
+        )
+        return loaded.index
+
+    def running(self) -> None:
+        asyncio_utils.create_task(self._watch_rules(), name="port443 rules watcher", keep_ref=True)
+
+    async def _watch_rules(self) -> None:
+        """Reload when a user ruleset file changes; a broken edit keeps the last good rules."""
+        while True:
+            await asyncio.sleep(1.0)
+            watcher = self.watcher
+            if watcher is None or not watcher.changed():
+                continue
+            try:
+                await self._reload()
+            except Exception as e:  # a reload failure must never stop the proxy
+                logger.error(f"port443: reload failed, keeping the previous rules: {e}")
+
+    async def _reload(self) -> None:
+        decider = self.decider
+        if decider is None:
+            return
+        opts: Any = ctx.options
+        index = await asyncio.to_thread(self._load_index, self.rule_paths, opts)
+        decider.index = index  # immutable index: one reference swap
+        logger.info("port443: rules reloaded")
+
+    @command.command("port443.reload")
+    def reload(self) -> None:
+        """Reload the rulesets now (bad files are reported and skipped)."""
+        if self.decider is None:
+            raise exceptions.CommandError("port443 is not configured yet")
+        try:
+            self.decider.index = self._load_index(self.rule_paths, ctx.options)
+        except Port443Error as e:
+            raise exceptions.CommandError(str(e)) from e
+
+    @command.command("port443.stats")
+    def stats(self) -> str:
+        """Rulesets, probes and what was learned so far."""
+        d = self.decider
+        if d is None:
+            return "port443 is not configured yet"
+        secure = sum(1 for x in d.learned.values() if x.secure)
+        return (
+            f"rulesets: {len(d.index)} ({self.rule_errors} files skipped); probes started: {d.probes_started}; "
+            f"hosts learned: {secure} secure, {len(d.learned) - secure} insecure"
+        )
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        """Never intercept TLS: HTTPS stays end to end between the client and the site."""
+        data.ignore_connection = True
+
+    def server_connect(self, data: ServerConnectionHookData) -> None:
+        """Apply port443_connect_to to upstream connections; TLS still verifies the original name."""
+        address = data.server.address
+        if address is not None and self._connect_to:
+            target = self._connect_to.get((str(address[0]).lower(), int(address[1])))
+            if target is not None:
+                data.server.address = target
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live or self.decider is None:
+            return
+        if flow.request.scheme != "http":
+            return
+        try:
+            await self._handle(flow, self.decider)
+        except Exception as e:  # bad traffic is logged and let through, never a crash
+            logger.warning(f"port443: {flow.request.pretty_host}: {type(e).__name__}: {e}")
+
+    async def _handle(self, flow: http.HTTPFlow, decider: Decider) -> None:
+        mode: str = ctx.options.port443_mode
+        host = flow.request.pretty_host.lower().rstrip(".")
+        if flow.request.path.startswith(BYPASS_PATH):
+            target = self.bypasses.redeem(host, flow.request.path)
+            if target is not None:
+                flow.response = http.Response.make(
+                    303, b"", {"Location": target, "Cache-Control": "no-store"}
+                )
+                return
+        url = flow.request.pretty_url
+        if mode == "strict" and self.bypasses.allowed(host):
+            decision = Decision(False, None, Step.BYPASS, "user chose to continue over HTTP")
+        else:
+            decision = await decider.decide(url)
+        if decision.upgrade and self._is_loop(flow, url, decider, host):
+            decision = Decision(False, None, Step.LOOP, Step.LOOP.value, "HTTPS sent the client back to HTTP")
+        flow.metadata["port443.decision"] = decision
+        if decision.upgrade and decision.url is not None:
+            self._upgrade(flow, decision, mode)
+        elif mode == "strict" and decision.insecure and decision.step is not Step.EXCLUDED:
+            self._warn(flow, host, url, decision)
+        _annotate(flow, decision)
+
+    def _is_loop(self, flow: http.HTTPFlow, url: str, decider: Decider, host: str) -> bool:
+        """The client asks again for the very URL we just redirected it from: HTTPS sent it back."""
+        now = time.monotonic()
+        client = str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
+        window = float(ctx.options.port443_loop_window)
+        if len(self._recent_redirects) > 10_000:
+            self._recent_redirects = {k: t for k, t in self._recent_redirects.items() if now - t < window}
+        last = self._recent_redirects.get((client, url))
+        if last is not None and now - last < window:
+            expires = time.time() + decider.settings.insecure_ttl
+            decider.learn(Learned(host, False, Step.LOOP.value, "HTTPS redirects back to HTTP", expires))
+            logger.warning(f"port443: redirect loop on {host}: leaving it on HTTP")
+            return True
+        return False
+
+    def _upgrade(self, flow: http.HTTPFlow, decision: Decision, mode: str) -> None:
+        assert decision.url is not None
+        if mode == "rewrite":
+            flow.metadata["port443.original_url"] = flow.request.pretty_url
+            flow.request.url = decision.url
+            return
+        client = str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
+        self._recent_redirects[(client, flow.request.pretty_url)] = time.monotonic()
+        status = int(ctx.options.port443_redirect_status)
+        flow.response = http.Response.make(
+            status,
+            f'<a href="{decision.url}">Moved to HTTPS</a>\n',
+            {
+                "Location": decision.url,
+                "Content-Type": "text/html; charset=utf-8",
+                "Non-Authoritative-Reason": "port443",
+            },
+        )
+
+    def _warn(self, flow: http.HTTPFlow, host: str, url: str, decision: Decision) -> None:
+        page = warning_page(host, url, decision.reason, decision.detail, self.bypasses.link(host, url))
+        flow.response = http.Response.make(
+            403, page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+        )
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """Rewrite mode: HTTPS upstream failed; remember it so the next request goes over HTTP."""
+        original = flow.metadata.get("port443.original_url")
+        if original is None or self.decider is None:
+            return
+        host = flow.request.pretty_host
+        expires = time.time() + self.decider.settings.insecure_ttl
+        detail = str(flow.error.msg) if flow.error else "upstream HTTPS failed"
+        self.decider.learn(Learned(host, False, "tls-error", detail, expires))
+        flow.metadata["port443.decision"] = Decision(False, None, Step.LEARNED, "tls-error", detail)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        """Rewrite mode: keep the site working over the client's plain-HTTP connection."""
+        original = flow.metadata.get("port443.original_url")
+        if original is None or flow.response is None:
+            return
+        from port443.rewrite_mode import adapt_response
+
+        loop = adapt_response(flow.response.headers, flow.request.pretty_host)
+        if loop and self.decider is not None:
+            expires = time.time() + self.decider.settings.insecure_ttl
+            self.decider.learn(
+                Learned(flow.request.pretty_host, False, Step.LOOP.value, "HTTPS redirects to HTTP", expires)
+            )
+
+
+def _annotate(flow: http.HTTPFlow, decision: Decision) -> None:
+    """Mark and comment the flow for mitmweb, so a person sees what port443 did and why."""
+    if decision.upgrade:
+        flow.marked = ":lock:"
+        via = f" by ruleset {decision.ruleset}" if decision.ruleset else ""
+        flow.comment = f"port443: upgraded ({decision.step.value}{via}) to {decision.url}"
+    elif decision.insecure:
+        flow.marked = ":warning:"
+        detail = f": {decision.detail}" if decision.detail else ""
+        flow.comment = f"port443: left on HTTP ({decision.step.value}, {decision.reason}{detail})"
+
+
+class InsecureLog:
+    """Writes what HttpsUpgrade decided to the SQLite store, in batches off the event loop."""
+
+    def __init__(self) -> None:
+        self.store: InsecureStore | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "port443_db",
+            str,
+            "",
+            "Path of the insecure-site store (SQLite). Default: insecure.sqlite3 in the user's data directory.",
+        )
+        loader.add_option(
+            "port443_flush_interval", int, 2000, "Milliseconds between writes of the insecure-site log."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "port443_db" not in updated and self.store is not None:
+            return
+        path = ctx.options.port443_db or default_db_path()
+        try:
+            store = InsecureStore(os.path.expanduser(path))
+        except Port443Error as e:
+            raise exceptions.OptionsError(f"port443_db: {e}") from e
+        old, self.store = self.store, store
+        if old is not None:
+            old.close()
+        upgrade = ctx.master.addons.get("httpsupgrade")
+        if upgrade is not None and upgrade.decider is not None:
+            upgrade.decider.learned.update({x.host: x for x in store.learned()})
+            upgrade.decider.on_learned = store.note_learned
+
+    def running(self) -> None:
+        self._flusher = asyncio_utils.create_task(
+            self._flush_loop(), name="port443 store flusher", keep_ref=True
+        )
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(ctx.options.port443_flush_interval, 1) / 1000)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write buffered entries without blocking the event loop."""
+        store = self.store
+        if store is not None and store.pending:
+            try:
+                await asyncio.to_thread(store.flush)
+            except Port443Error as e:
+                logger.error(f"port443: {e}")
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        decision = flow.metadata.get("port443.decision")
+        if self.store is None or not isinstance(decision, Decision):
+            return
+        if decision.upgrade:
+            self.store.note_upgrade(decision.step.value)
+        elif decision.insecure:
+            self.store.note_insecure(
+                flow.request.pretty_host, decision.reason, decision.detail, flow.request.path
+            )
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.request(flow)  # rewrite mode's fallback replaced the decision with the failure
+
+    def done(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Port443Error as e:
+                logger.error(f"port443: {e}")
+
+
+def addons() -> list[object]:
+    """The addons, in the order they must run."""
+    return [HttpsUpgrade(), InsecureLog()]
+
+
+def run_proxy(argv: Sequence[str]) -> int:
+    """Run mitmdump with port443's addons and the given mitmdump command line; returns the exit code.
+
+    mitmproxy's own runner parses the options, installs the SIGINT/SIGTERM handlers and shuts the addons
+    down cleanly (so the store is flushed).
+    """
+    from mitmproxy.tools import cmdline
+    from mitmproxy.tools import main as mitm_main
+    from mitmproxy.tools.dump import DumpMaster
+
+    class Port443Master(DumpMaster):
+        def __init__(self, options: Any, **kwargs: Any) -> None:
+            super().__init__(options, **kwargs)
+            self.addons.add(*addons())
+
+    try:
+        mitm_main.run(Port443Master, cmdline.mitmdump, list(argv))
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    return 0
