@@ -26,7 +26,7 @@ from port443.errors import Problem, RulesetError
 from port443.index import Activation, Record, RecordTable, RuleIndex, build_targets, record_of
 from port443.ruleset import parse_ruleset, ruleset_files
 
-_FORMAT = 2
+_FORMAT = 3
 _PARALLEL_FROM = 2000  # below this many files to parse, worker start-up costs more than it saves
 _CHUNK = 250
 
@@ -78,15 +78,19 @@ def load_rules(
     """
     started = time.perf_counter()
     files = ruleset_files(paths)
-    stats = [_stat(f) for f in files]
-    cache_file = _cache_file(cache_dir, paths) if cache_dir is not None else None
-    cached = _read_cache(cache_file) if cache_file is not None else None
+    base = _cache_file(cache_dir, paths) if cache_dir is not None else None
+    signature = _signature(files)
+    cached = _read_cache(base.with_suffix(".index")) if base is not None else None
     parsed_count = 0
-    if cached is None or cached["files"] != files or cached["stats"] != stats:
-        parsed, parsed_count = _refresh(files, stats, cached, progress)
-        cached = _assemble(files, stats, parsed)
-        if cache_file is not None:
-            _write_cache(cache_file, cached)
+    if cached is None or cached["signature"] != signature:
+        # Only now is the per-file manifest needed: which files changed, and what they held.
+        manifest = _read_cache(base.with_suffix(".files")) if base is not None else None
+        stats = [_stat(f) for f in files]
+        parsed, parsed_count = _refresh(files, stats, manifest, progress)
+        manifest, cached = _assemble(files, stats, parsed, signature)
+        if base is not None:
+            _write_cache(base.with_suffix(".files"), manifest)
+            _write_cache(base.with_suffix(".index"), cached)
     records = RecordTable(cached["blobs"], cached["names"], cached["states"])
     problems: dict[int, tuple[tuple[str, int | None, str, str], ...]] = cached["problems"]
     errors = tuple(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
@@ -94,21 +98,38 @@ def load_rules(
     return LoadedRules(index, errors, len(files), parsed_count, time.perf_counter() - started)
 
 
-def _assemble(files: list[str], stats: list[tuple[int, int]], parsed: list[_Parsed]) -> dict[str, Any]:
-    """The cache's content: per-file digests and problems, and the valid rulesets packed for the index."""
+def _signature(files: list[str]) -> bytes:
+    """A digest of every file's path, size and mtime: equal signatures mean nothing needs reading."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in files:
+        size, mtime = _stat(path)
+        h.update(f"{path}\0{size}\0{mtime}\n".encode())
+    return h.digest()
+
+
+def _assemble(
+    files: list[str], stats: list[tuple[int, int]], parsed: list[_Parsed], signature: bytes
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cache's two parts: the per-file manifest (for refreshing) and the index (for loading fast)."""
     records = [record for _digest, record, _problems in parsed if record is not None]
     table = RecordTable.from_records(records)
-    return {
+    problems = {i: p[2] for i, p in enumerate(parsed) if p[2]}
+    manifest = {
         "files": files,
         "stats": stats,
         "digests": [digest for digest, _record, _problems in parsed],
         "records": [None if record is None else blob for (_, record, _), blob in _pair(parsed, table.blobs)],
-        "problems": {i: p[2] for i, p in enumerate(parsed) if p[2]},
+        "problems": problems,
+    }
+    index = {
+        "signature": signature,
+        "problems": problems,
         "blobs": table.blobs,
         "names": table.names,
         "states": table.states,
         "targets": build_targets(records),
     }
+    return manifest, index
 
 
 def _pair(parsed: list[_Parsed], blobs: list[bytes]) -> Iterator[tuple[_Parsed, bytes | None]]:
@@ -124,14 +145,14 @@ def _stat(path: str) -> tuple[int, int]:
 
 
 def _refresh(
-    files: list[str], stats: list[tuple[int, int]], cached: dict[str, Any] | None, progress: Progress | None
+    files: list[str], stats: list[tuple[int, int]], manifest: dict[str, Any] | None, progress: Progress | None
 ) -> tuple[list[_Parsed], int]:
     """Reuse cached results for files whose stat or content is unchanged; parse the others."""
     old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
-    if cached is not None:
-        problems = cached["problems"]
+    if manifest is not None:
+        problems = manifest["problems"]
         for i, (path, stat, digest, blob) in enumerate(
-            zip(cached["files"], cached["stats"], cached["digests"], cached["records"], strict=True)
+            zip(manifest["files"], manifest["stats"], manifest["digests"], manifest["records"], strict=True)
         ):
             record = None if blob is None else marshal.loads(blob)
             old[path] = (stat, (digest, record, problems.get(i, ())))
@@ -204,7 +225,7 @@ def _digest_file(path: str) -> bytes:
 def _cache_file(cache_dir: Path, paths: Sequence[str | os.PathLike[str]]) -> Path:
     """One cache per list of rule paths, port443 version and Python version (marshal's format varies)."""
     key = "\0".join([__version__, sys.version, *(os.path.abspath(p) for p in paths)])
-    return cache_dir / f"rules-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}.bin"
+    return cache_dir / f"rules-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
 
 
 def _read_cache(path: Path) -> dict[str, Any] | None:
