@@ -204,7 +204,9 @@ class HttpsUpgrade:
         loaded = load_rules(paths, cache_dir=default_cache_dir(), activation=activation)
         for error in loaded.errors:
             for problem in error.problems[:5]:
-                logger.warning(f"port443: skipped ruleset: {problem}")
+                logger.warning(
+                    f"port443: ruleset problem (file skipped, or its last good version kept): {problem}"
+                )
         self.rule_errors = len(loaded.errors)
         logger.info(
             f"port443: {len(loaded.index)} rulesets loaded from {loaded.files} files in {loaded.seconds:.2f}s"

@@ -167,6 +167,10 @@ def _refresh(
         else:
             todo.append(i)
     for i, parsed in zip(todo, _parse_files([files[i] for i in todo], progress), strict=True):
+        prior = old.get(files[i])
+        if parsed[1] is None and prior is not None and prior[1][1] is not None:
+            # A broken edit: report it, but keep serving the file's last good version.
+            parsed = (parsed[0], prior[1][1], parsed[2])
         results[i] = parsed
     return [r for r in results if r is not None], len(todo)
 

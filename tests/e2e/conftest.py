@@ -65,6 +65,7 @@ class Proxy:
     port: int
     ca_pem: Path
     output: list[str] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -87,6 +88,12 @@ class Proxy:
     @property
     def log(self) -> str:
         return "".join(self.output)
+
+    def wait_for_log(self, text: str, *, times: int = 1, timeout: float = 30) -> None:
+        """Block until the proxy has printed `text` `times` times (woken by each new line, not by a timer)."""
+        with self.changed:
+            ok = self.changed.wait_for(lambda: self.log.count(text) >= times, timeout)
+        assert ok, f"{text!r} never appeared in the proxy's output:\n{self.log}"
 
 
 def mitmdump() -> str:
@@ -112,7 +119,9 @@ def start(argv: list[str], ca_pem: Path, *, env: dict[str, str] | None = None) -
     def drain() -> None:  # keeps the pipe empty for the whole run, and notices the ready line
         assert process.stdout is not None
         for line in process.stdout:
-            proxy.output.append(line)
+            with proxy.changed:
+                proxy.output.append(line)
+                proxy.changed.notify_all()
             if line.startswith(READY):
                 proxy.port = int(line[len(READY) :])
                 ready.set()

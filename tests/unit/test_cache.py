@@ -79,3 +79,18 @@ def test_an_unwritable_cache_only_costs_speed(rules: Path, tmp_path: Path) -> No
 def test_no_cache_dir_means_no_cache(rules: Path, tmp_path: Path) -> None:
     assert load_rules([rules]).parsed == 5
     assert load_rules([rules]).parsed == 5
+
+
+def test_a_broken_edit_keeps_the_last_good_version_and_is_reported(rules: Path, tmp_path: Path) -> None:
+    load_rules([rules], cache_dir=tmp_path / "cache")
+    (rules / "r1.yaml").write_text("name: R1\ntargets: [h1.test\n")
+    for _ in range(2):  # and again from the cache
+        loaded = load_rules([rules], cache_dir=tmp_path / "cache")
+        assert rewrite_url("http://h1.test/", loaded.index).url == "https://h1.test/"
+        assert [e.source for e in loaded.errors] == [str(rules / "r1.yaml")]
+    assert load_rules([rules]).index.records.names == [
+        "R0",
+        "R2",
+        "R3",
+        "R4",
+    ]  # without a cache: only what is valid
