@@ -10,6 +10,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/check
+	scripts/test-deps
 	scripts/test
 
 check: $(STAMP)
