@@ -70,6 +70,7 @@ class HttpsUpgrade:
         self.watcher: FileWatcher | None = None
         self._recent_redirects: dict[tuple[str, str], float] = {}
         self._connect_to: dict[tuple[str, int], tuple[str, int]] = {}
+        self._built_from: tuple[str, ...] = ()
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -154,11 +155,14 @@ class HttpsUpgrade:
             raise exceptions.OptionsError("port443_probe_timeout: must be between 1 and 60000 milliseconds")
         if "port443_bypass_ttl" in updated:
             self.bypasses.ttl = float(opts.port443_bypass_ttl)
-        if self.decider is None or updated & _OPTIONS_THAT_REBUILD:
+        wanted = tuple(repr(getattr(opts, name)) for name in sorted(_OPTIONS_THAT_REBUILD))
+        if self.decider is None or (updated & _OPTIONS_THAT_REBUILD and wanted != self._built_from):
+            # Unchanged values (mitmproxy rolling back a refused option, say) keep the current state as is.
             try:
                 self._rebuild(opts)
             except (Port443Error, OSError) as e:
                 raise exceptions.OptionsError(f"port443: {e}") from e
+            self._built_from = wanted
 
     def _rebuild(self, opts: Any) -> None:
         """Build the complete new state, then swap it in: a failure leaves the old state serving."""

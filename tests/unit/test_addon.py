@@ -1,0 +1,150 @@
+"""The mitmproxy addons with mitmproxy's own test helpers: options, hooks and commands, no sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
+
+from port443.addon import HttpsUpgrade, InsecureLog
+from port443.decide import Decision, Step
+
+RULESET = "name: Mine\ntargets: [mine.test]\nrules:\n  - from: '^http:'\n    to: 'https:'\nexclusions: [^http://mine\\.test/old/]\n"
+
+
+@pytest.fixture
+def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(RULESET)
+    return folder
+
+
+def http_flow(url: str) -> http.HTTPFlow:
+    flow = tflow.tflow()
+    flow.request.url = url
+    return flow
+
+
+async def test_redirect_mode_answers_with_a_redirect(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
+        flow = http_flow("http://mine.test/a?b=1")
+        await up.request(flow)
+        assert flow.response is not None
+        assert (flow.response.status_code, flow.response.headers["Location"]) == (
+            307,
+            "https://mine.test/a?b=1",
+        )
+        assert flow.marked and "ruleset" in flow.comment
+        tctx.configure(up, port443_redirect_status=308)
+        flow = http_flow("http://mine.test/c")
+        await up.request(flow)
+        assert flow.response is not None and flow.response.status_code == 308
+
+
+async def test_excluded_and_unknown_urls_pass_through(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
+        for url, step in (("http://mine.test/old/x", Step.EXCLUDED), ("http://other.test/", Step.PROBE)):
+            flow = http_flow(url)
+            await up.request(flow)
+            assert flow.response is None
+            decision = flow.metadata["port443.decision"]
+            assert isinstance(decision, Decision) and decision.step is step and not decision.upgrade
+
+
+async def test_rewrite_mode_changes_the_request(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_mode="rewrite")
+        flow = http_flow("http://mine.test/a")
+        await up.request(flow)
+        assert flow.response is None
+        assert (flow.request.scheme, flow.request.host, flow.request.port) == ("https", "mine.test", 443)
+
+
+async def test_handled_or_dead_flows_are_left_alone(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        answered = http_flow("http://mine.test/")
+        answered.response = tutils.tresp()
+        killed = http_flow("http://mine.test/")
+        killed.live = False
+        https = http_flow("https://mine.test/")
+        for flow in (answered, killed, https):
+            await up.request(flow)
+            assert "port443.decision" not in flow.metadata
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("port443_redirect_status", 200, "is not one of"),
+        ("port443_probe_timeout", 0, "between 1 and 60000"),
+        ("port443_connect_to", ["nonsense"], "connect-to entry .nonsense."),
+        ("port443_rules", ["/does/not/exist"], "no such file or directory"),
+    ],
+)
+def test_bad_options_are_refused_and_the_old_state_stays(
+    rules: Path, option: str, value: object, message: str
+) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        decider = up.decider
+        with pytest.raises(exceptions.OptionsError, match=message):
+            tctx.configure(up, **{option: value})
+        assert up.decider is decider
+
+
+def test_tls_is_never_intercepted_and_connect_to_maps_upstreams() -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_shipped_rules=False, port443_connect_to=["site.test:443:127.0.0.1:8443"])
+        hello = type("Hello", (), {"ignore_connection": False})()
+        up.tls_clienthello(hello)
+        assert hello.ignore_connection is True
+        flow = tflow.tflow()
+        flow.server_conn.address = ("site.test", 443)
+        data = ServerConnectionHookData(flow.server_conn, flow.client_conn)
+        up.server_connect(data)
+        assert data.server.address == ("127.0.0.1", 8443)
+
+
+def test_commands(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        assert tctx.master.commands.execute("port443.stats").startswith("rulesets: 1 (0 files skipped)")
+        (rules / "more.yaml").write_text(RULESET.replace("mine", "more"))
+        tctx.master.commands.execute("port443.reload")
+        assert up.decider is not None and len(up.decider.index) == 2
+
+
+def test_insecure_log_records_decisions(tmp_path: Path) -> None:
+    log = InsecureLog()
+    with taddons.context(log) as tctx:
+        tctx.configure(log, port443_db=str(tmp_path / "db.sqlite3"))
+        flow = http_flow("http://plain.test/path?secret=1")
+        flow.metadata["port443.decision"] = Decision(False, None, Step.PROBE, "refused", "connection refused")
+        log.request(flow)
+        upgraded = http_flow("http://mine.test/")
+        upgraded.metadata["port443.decision"] = Decision(True, "https://mine.test/", Step.RULESET, "ruleset")
+        log.request(upgraded)
+        log.done()
+    from port443.store import InsecureStore
+
+    store = InsecureStore(tmp_path / "db.sqlite3")
+    (site,) = store.insecure_sites()
+    assert (site.host, site.reason, site.example_path) == ("plain.test", "refused", "/path")
+    assert store.upgrade_counts() == {"ruleset": 1}
+    store.close()
