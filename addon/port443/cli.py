@@ -64,9 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="inspect, test, validate and import rulesets")
     cli_rules.add_commands(rules.add_subparsers(metavar="COMMAND", required=True))
 
-    from port443 import cli_proxy
+    from port443 import cli_check, cli_proxy
 
     cli_proxy.add_commands(sub)
+    cli_check.add_commands(sub)
     return parser
 
 

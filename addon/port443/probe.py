@@ -108,11 +108,12 @@ async def probe(
 ) -> ProbeResult:
     """Probe HTTPS on `host:port` within `timeout` seconds (connect, handshake and first response together)."""
     started = time.monotonic()
-    address = (connect_to or {}).get((host, port), (host, port))
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await connect(address[0], address[1], ssl=context, server_hostname=host)
+            reader, writer = await open_tls(
+                host, port, context=context, connect_to=connect_to, connect=connect
+            )
             tls = writer.get_extra_info("ssl_object")
             version = tls.version() if tls is not None else None
             status, location = await _first_response(reader, writer, host)
@@ -131,6 +132,25 @@ async def probe(
             )
     detail = f"{version}, HTTP {status}" if status is not None else f"{version}, no HTTP response"
     return ProbeResult(host, ProbeStatus.OK, detail, elapsed, version, status)
+
+
+async def open_tls(
+    host: str,
+    port: int = 443,
+    *,
+    context: ssl.SSLContext | None,
+    connect_to: Mapping[tuple[str, int], tuple[str, int]] | None = None,
+    connect: Connect = asyncio.open_connection,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a connection to `host:port`, TLS with `context` (None: plain TCP), honouring `connect_to`.
+
+    The one place port443 connects to sites, for the proxy's probes and for `port443 check` alike; TLS
+    always verifies `host` itself, whatever address `connect_to` sends the connection to.
+    """
+    address = (connect_to or {}).get((host.lower(), port), (host, port))
+    if context is None:
+        return await connect(address[0], address[1])
+    return await connect(address[0], address[1], ssl=context, server_hostname=host)
 
 
 async def _first_response(
