@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mitmproxy import exceptions
+from mitmproxy import exceptions, http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
-from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from port443.addon import HttpsUpgrade, InsecureLog
