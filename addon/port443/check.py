@@ -85,7 +85,7 @@ async def check_site(target: str, settings: CheckSettings) -> dict[str, Any]:
     """Check one site; network failures are findings in the report, never exceptions."""
     host = site_host(target)
     https = await _check_https(host, settings)
-    http = await _follow(f"http://{host}/", settings)
+    http = await follow(f"http://{host}/", settings)
     hsts = (
         parse_hsts(https.root.header("Strict-Transport-Security")) if https.root and https.valid else Hsts()
     )
@@ -205,7 +205,7 @@ async def _check_https(host: str, settings: CheckSettings) -> _HttpsResult:
     if root.peer_cert is not None:
         result.cert = parse_certificate(root.peer_cert)
     if result.valid:
-        chain = await _follow(url, settings, first=root)
+        chain = await follow(url, settings, first=root)
         result.downgrade = chain.downgrade
         result.final = chain.responses[-1] if chain.responses else root
     return result
@@ -219,7 +219,7 @@ class _Chain:
     downgrade: str | None = None
 
 
-async def _follow(url: str, settings: CheckSettings, *, first: Response | None = None) -> _Chain:
+async def follow(url: str, settings: CheckSettings, *, first: Response | None = None) -> _Chain:
     """Follow redirects from `url`, recording every hop and any hop from https back to http."""
     chain = _Chain([], [])
     seen: set[str] = set()

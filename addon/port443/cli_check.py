@@ -45,11 +45,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(handler=cmd_check)
 
 
-def _mappings(args: argparse.Namespace) -> dict[tuple[str, int], tuple[str, int]]:
+def connect_to_mappings(resolve: list[str], connect_to: list[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    """Merge curl-style `--resolve HOST:PORT:ADDR` and `--connect-to HOST:PORT:ADDR:PORT2` options.
+
+    Raises:
+        ValueError: naming the malformed option.
+    """
+    from port443.errors import ProbeError
     from port443.probe import parse_connect_to
 
-    specs = list(args.connect_to)
-    for spec in args.resolve:
+    specs = list(connect_to)
+    for spec in resolve:
         host, sep, rest = spec.partition(":")
         port, sep2, addr = rest.partition(":")
         if not (sep and sep2 and host and port and addr):
@@ -57,7 +63,10 @@ def _mappings(args: argparse.Namespace) -> dict[tuple[str, int], tuple[str, int]
         specs.append(
             f"{host}:{port}:{addr if ':' not in addr or addr.startswith('[') else f'[{addr}]'}:{port}"
         )
-    return parse_connect_to(specs)
+    try:
+        return parse_connect_to(specs)
+    except ProbeError as e:
+        raise ValueError(str(e)) from e
 
 
 def _targets(args: argparse.Namespace) -> list[str]:
@@ -80,7 +89,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         targets = _targets(args)
         for target in targets:
             site_host(target)
-        connect_to = _mappings(args)
+        connect_to = connect_to_mappings(args.resolve, args.connect_to)
         if args.concurrency < 1 or args.timeout <= 0:
             raise ValueError("--concurrency and --timeout must be positive")
         context = make_ssl_context(cafile=str(args.ca_bundle) if args.ca_bundle else None)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from port443 import cli
 from port443.cache import default_cache_dir, load_rules
@@ -46,6 +47,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--json", action="store_true", help="one JSON object per ruleset with findings")
     p.add_argument(
         "--verbose", "-v", action="store_true", help="also list coverage gaps, not only broken tests"
+    )
+    live = p.add_argument_group("live testing (fetches every test URL over HTTP and HTTPS)")
+    live.add_argument(
+        "--live", action="store_true", help="compare each test URL with its rewrite, over the network"
+    )
+    live.add_argument("--concurrency", type=int, default=8, help="URLs tested at once (default: 8)")
+    live.add_argument("--timeout", type=float, default=10.0, help="seconds per connection (default: 10)")
+    live.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDR", help="like curl's")
+    live.add_argument(
+        "--connect-to", action="append", default=[], metavar="HOST:PORT:ADDR:PORT2", help="like curl's"
+    )
+    live.add_argument(
+        "--ca-bundle", type=Path, help="trust these CA certificates (PEM) instead of the system's"
     )
     p.set_defaults(handler=cmd_test)
 
@@ -158,6 +172,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     from port443.ruletest import print_report, test_rulesets
 
     paths = args.paths or [shipped_rules_path()]
+    if args.live:
+        return _live(args, paths)
     with cli.progress_bar("Testing rulesets") as progress:
         report = test_rulesets(paths, progress=progress)
     cli.warn_rule_errors(report.errors)
@@ -180,3 +196,55 @@ def cmd_import(args: argparse.Namespace) -> int:
         cli._error(str(problem))
     print(report.summary(), file=sys.stderr)
     return 1 if report.errors else 0
+
+
+def _live(args: argparse.Namespace, paths: list[Path]) -> int:
+    """`port443 rules test --live`."""
+    import asyncio
+
+    from port443.check import CheckSettings
+    from port443.cli_check import connect_to_mappings
+    from port443.livetest import live_test
+    from port443.probe import make_ssl_context
+    from port443.ruleset import load_rulesets
+
+    try:
+        connect_to = connect_to_mappings(args.resolve, args.connect_to)
+        if args.concurrency < 1 or args.timeout <= 0:
+            raise ValueError("--concurrency and --timeout must be positive")
+        context = make_ssl_context(cafile=str(args.ca_bundle) if args.ca_bundle else None)
+    except (ValueError, OSError) as e:
+        cli._error(str(e))
+        return 2
+    loaded = load_rulesets(paths)
+    cli.warn_rule_errors(loaded.errors)
+    settings = CheckSettings(context, connect_to, args.timeout)
+    with cli.progress_bar("Testing rulesets live") as progress:
+        results = asyncio.run(
+            live_test(loaded.rulesets, settings, concurrency=args.concurrency, progress=progress)
+        )
+    broken = [r for r in results if not r.ok]
+    if args.json:
+        for r in results:
+            cli.print_json(r.as_json())
+    else:
+        _print_live(results, broken)
+    return 1 if broken or loaded.errors else 0
+
+
+def _print_live(results: list[Any], broken: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if broken:
+        table = Table(title="Broken rewrites", title_justify="left")
+        for column in ("ruleset", "test URL", "rewritten to", "why"):
+            table.add_column(column, overflow="fold")
+        for r in broken:
+            table.add_row(r.ruleset, r.url, r.rewritten or "", r.reason)
+        console.print(table)
+    rulesets = len({r.ruleset for r in results})
+    console.print(
+        f"{len(results)} test URLs of {rulesets} rulesets: {len(results) - len(broken)} fine, {len(broken)} broken"
+    )
