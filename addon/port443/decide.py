@@ -114,13 +114,14 @@ class Decider:
             )
         if self.settings.use_hsts and self.preload is not None and self.preload.lookup(canon.host):
             return Decision(True, https_url(canon, keep_port=True), Step.HSTS, "preloaded")
+        if _port(canon) not in ("", ":80"):
+            # What port 443 said (probed or learned) tells nothing about a service on another port.
+            return Decision(False, None, Step.EXEMPT, "non-default port (port 443 says nothing about it)")
         known = self.learned.get(canon.host)
         if known is not None and known.expires > self.clock():
             if known.secure:
                 return Decision(True, https_url(canon), Step.LEARNED, known.reason, known.detail)
             return Decision(False, None, Step.LEARNED, known.reason, known.detail)
-        if _port(canon) not in ("", ":80"):
-            return Decision(False, None, Step.EXEMPT, "non-default port (port 443 says nothing about it)")
         if not self.settings.use_probe or self.prober is None:
             return Decision(False, None, Step.PROBE, "not-probed", "probing is off")
         return None

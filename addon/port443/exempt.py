@@ -40,8 +40,8 @@ def exemption(host: str, never: Iterable[str] = ()) -> str | None:
     """
     address = _ip(host)
     if address is not None:
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified:
-            return "local address"
+        if not address.is_global:  # private, loopback, link-local, carrier-grade NAT, reserved, multicast...
+            return "local or non-public address"
         return None
     if not host or "." not in host:
         return "single-label name"

@@ -78,7 +78,7 @@ def parse_connect_to(specs: list[str] | tuple[str, ...]) -> dict[tuple[str, int]
         addr, port2, extra = _split_host_port(rest, spec)
         if extra:
             raise ProbeError(f"connect-to entry {spec!r}: expected HOST:PORT:ADDR:PORT")
-        out[(host.lower().rstrip("."), port)] = (addr, port2)
+        out[(host_key(host), port)] = (addr, port2)
     return out
 
 
@@ -92,7 +92,7 @@ def _split_host_port(text: str, spec: str) -> tuple[str, int, str]:
     if not host or not text.startswith(":"):
         raise ProbeError(f"connect-to entry {spec!r}: expected HOST:PORT:ADDR:PORT")
     port, _, rest = text[1:].partition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ProbeError(f"connect-to entry {spec!r}: {port!r} is not a port")
     return host, int(port), rest
 
@@ -147,10 +147,17 @@ async def open_tls(
     The one place port443 connects to sites, for the proxy's probes and for `port443 check` alike; TLS
     always verifies `host` itself, whatever address `connect_to` sends the connection to.
     """
-    address = (connect_to or {}).get((host.lower(), port), (host, port))
+    name = host_key(host)  # an IPv6 literal arrives in brackets from URLs; sockets and TLS want it bare
+    address = (connect_to or {}).get((name, port), (name, port))
     if context is None:
         return await connect(address[0], address[1])
-    return await connect(address[0], address[1], ssl=context, server_hostname=host)
+    return await connect(address[0], address[1], ssl=context, server_hostname=name)
+
+
+def host_key(host: str) -> str:
+    """A host as sockets, TLS and connect-to entries name it: lower-case, no brackets, no trailing dot."""
+    host = host.strip().lower().rstrip(".")
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 async def _first_response(
@@ -179,9 +186,9 @@ async def _first_response(
 def classify(error: Exception) -> tuple[ProbeStatus, str]:
     """Map a connection error to a status and a human-readable detail."""
     if isinstance(error, ssl.SSLCertVerificationError):
-        return ProbeStatus.BAD_CERT, error.verify_message or str(error)
+        return ProbeStatus.BAD_CERT, getattr(error, "verify_message", None) or str(error)
     if isinstance(error, ssl.SSLError):
-        return ProbeStatus.NO_TLS, f"TLS handshake failed ({error.reason or error})"
+        return ProbeStatus.NO_TLS, f"TLS handshake failed ({getattr(error, 'reason', None) or error})"
     if isinstance(error, TimeoutError):
         return ProbeStatus.TIMEOUT, "no answer in time"
     if isinstance(error, ConnectionRefusedError):

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _SECURE_ATTRIBUTE = re.compile(r";\s*secure\s*(?=;|$)", re.IGNORECASE)
+# Browsers refuse SameSite=None without Secure; without the attribute the cookie falls back to Lax and is kept.
+_SAMESITE_NONE = re.compile(r";\s*samesite\s*=\s*none\s*(?=;|$)", re.IGNORECASE)
 
 
 def adapt_response(headers: Any, host: str) -> bool:
@@ -24,13 +26,6 @@ def adapt_response(headers: Any, host: str) -> bool:
     target = urlsplit(location)
     if target.scheme == "http" and (target.hostname or "").lower() == host.lower():
         return True  # the site's HTTPS sends us back to HTTP: a loop waiting to happen
-    if (
-        target.scheme == "https"
-        and (target.hostname or "").lower() == host.lower()
-        and target.port in (None, 443)
-    ):
-        headers["Location"] = "http://" + location[len("https://") :]
-    headers.pop("Strict-Transport-Security", None)
     return False
 
 
@@ -38,6 +33,12 @@ def _unsecure_cookies(headers: Any) -> None:
     if hasattr(headers, "get_all"):  # mitmproxy Headers: several Set-Cookie lines
         cookies = headers.get_all("Set-Cookie")
         if cookies:
-            headers.set_all("Set-Cookie", [_SECURE_ATTRIBUTE.sub("", c) for c in cookies])
+            headers.set_all("Set-Cookie", [_unsecure(c) for c in cookies])
     elif isinstance(headers, MutableMapping) and "Set-Cookie" in headers:
-        headers["Set-Cookie"] = _SECURE_ATTRIBUTE.sub("", headers["Set-Cookie"])
+        headers["Set-Cookie"] = _unsecure(headers["Set-Cookie"])
+
+
+def _unsecure(cookie: str) -> str:
+    if not _SECURE_ATTRIBUTE.search(cookie):
+        return cookie
+    return _SAMESITE_NONE.sub("", _SECURE_ATTRIBUTE.sub("", cookie))

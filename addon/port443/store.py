@@ -82,14 +82,18 @@ class InsecureStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(SCHEMA)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as e:
+            if db is not None:
+                db.close()
             raise StoreError(f"{self.path}: cannot open the store ({e})") from e
+        self._db = db
         self._lock = threading.Lock()
         self._insecure: dict[str, _Hits] = {}
         self._learned: dict[str, Learned] = {}
@@ -164,7 +168,11 @@ class InsecureStore:
                 for step, count in upgrades.items():
                     self._upgrades[step] = self._upgrades.get(step, 0) + count
                 for host, row in insecure.items():
-                    self._insecure.setdefault(host, row)
+                    newer = self._insecure.get(host)
+                    if newer is not None:  # noted while the write failed: add the two up
+                        row.reason, row.detail, row.last_seen = newer.reason, newer.detail, newer.last_seen
+                        row.hits += newer.hits
+                    self._insecure[host] = row
             raise StoreError(f"{self.path}: cannot write ({e})") from e
 
     @contextmanager
