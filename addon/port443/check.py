@@ -135,10 +135,10 @@ async def check_site(target: str, settings: CheckSettings) -> dict[str, Any]:
             "downgrade": bool(http.downgrade),
             "hops": http.hops,
         },
-        "hsts": _hsts_json(host, hsts, https.valid, http_redirect_ok, settings.preload),
+        "hsts": _hsts_json(host, hsts, https, http_redirect_ok, settings.preload),
         "mixed_content": [_mixed_json(m) for m in mixed],
         "parity": parity,
-        "port443": _port443(host, settings.decider, https.valid and not downgrade),
+        "port443": _port443(host, settings.decider, https, downgrade),
     }
 
 
@@ -198,7 +198,7 @@ async def _check_https(host: str, settings: CheckSettings) -> _HttpsResult:
         except Exception:  # the certificate was the problem we report; a second failure adds nothing
             return result
     except Exception as e:  # network failures are findings
-        result.error = classify(e)[1] if not isinstance(e, ValueError) else str(e)
+        result.error = _describe(e)
         return result
     root = result.root
     result.tls_version = root.tls_version
@@ -232,7 +232,7 @@ async def follow(url: str, settings: CheckSettings, *, first: Response | None = 
                     url, timeout=settings.timeout, context=settings.context, connect_to=settings.connect_to
                 )
         except Exception as e:  # network failures are findings
-            chain.error = f"{url}: {classify(e)[1] if not isinstance(e, ValueError) else e}"
+            chain.error = f"{url}: {_describe(e)}"
             break
         chain.responses.append(response)
         location = response.header("Location") if 300 <= response.status < 400 else None
@@ -244,6 +244,13 @@ async def follow(url: str, settings: CheckSettings, *, first: Response | None = 
             chain.downgrade = chain.downgrade or f"{url} -> {target}"
         url = target
     return chain
+
+
+def _describe(error: Exception) -> str:
+    """A readable reason for a failed fetch (SSL errors are ValueErrors too, so they go first)."""
+    if isinstance(error, ssl.SSLError) or not isinstance(error, ValueError):
+        return classify(error)[1]
+    return str(error)
 
 
 def _same_https_host(location: str, host: str) -> bool:
@@ -265,10 +272,15 @@ def _parity(
 
 
 def _hsts_json(
-    host: str, hsts: Hsts, cert_valid: bool, http_redirect_ok: bool | None, preload: PreloadList | None
+    host: str, hsts: Hsts, https: _HttpsResult, http_redirect_ok: bool | None, preload: PreloadList | None
 ) -> dict[str, Any]:
     problems = preload_problems(
-        host, base_domain(host), cert_valid=cert_valid, http_redirect_ok=http_redirect_ok, hsts=hsts
+        host,
+        base_domain(host),
+        https_error=https.error,
+        cert_valid=https.valid,
+        http_redirect_ok=http_redirect_ok,
+        hsts=hsts,
     )
     return {
         "present": hsts.present,
@@ -286,7 +298,9 @@ def _mixed_json(item: MixedItem) -> dict[str, Any]:
     return {"tag": item.tag, "attribute": item.attribute, "url": item.url, "active": item.active}
 
 
-def _port443(host: str, decider: Decider | None, https_works: bool) -> dict[str, Any] | None:
+def _port443(
+    host: str, decider: Decider | None, https: _HttpsResult, downgrade: str | None
+) -> dict[str, Any] | None:
     """What the proxy would do with http://HOST/; when only a probe would decide, this check is that probe."""
     if decider is None:
         return None
@@ -298,5 +312,12 @@ def _port443(host: str, decider: Decider | None, https_works: bool) -> dict[str,
             "reason": known.reason,
             "ruleset": known.ruleset,
         }
-    reason = "HTTPS works" if https_works else "HTTPS does not work"
-    return {"upgrade": https_works, "step": "probe", "reason": reason, "ruleset": None}
+    if https.error is not None:
+        reason = f"no HTTPS: {https.error}"
+    elif https.cert_error is not None:
+        reason = f"bad-certificate: {https.cert_error}"
+    elif downgrade:
+        reason = f"redirects-to-http: {downgrade}"
+    else:
+        reason = "HTTPS works"
+    return {"upgrade": reason == "HTTPS works", "step": "probe", "reason": reason, "ruleset": None}

@@ -186,30 +186,22 @@ def print_reports(reports: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="HTTPS check", title_justify="left", show_lines=True)
-    for column in (
-        "site",
-        "grade",
-        "HTTPS",
-        "certificate",
-        "HTTP → HTTPS",
-        "HSTS",
-        "mixed",
-        "port443",
-        "findings",
-    ):
+    table.add_column("site", no_wrap=True)
+    table.add_column("grade", no_wrap=True, justify="center")
+    for column in ("HTTPS", "HTTP → HTTPS", "HSTS", "findings"):
         table.add_column(column, overflow="fold")
     for r in reports:
         g = r["grade"]
+        findings = [f"• {reason}" for reason in r["reasons"]]
+        findings += [f"• mixed: {m['tag']} {m['url']}" for m in r["mixed_content"][:5]]
+        findings.append(f"port443: {_port443_cell(r)}")
         table.add_row(
             r["host"],
             f"[{_GRADE_STYLE[g]}]{g}[/]",
-            _https_cell(r),
-            _cert_cell(r),
+            _https_cell(r) + "\n" + _cert_cell(r),
             _redirect_cell(r),
             _hsts_cell(r),
-            str(len(r["mixed_content"])) if r["mixed_content"] else "none",
-            _port443_cell(r),
-            "\n".join(f"• {reason}" for reason in r["reasons"]),
+            "\n".join(findings),
         )
     Console().print(table)
     passed = sum(1 for r in reports if r["passed"])

@@ -53,7 +53,13 @@ def parse_hsts(header: str | None) -> Hsts:
 
 
 def preload_problems(
-    host: str, base_domain: str | None, *, cert_valid: bool, http_redirect_ok: bool | None, hsts: Hsts
+    host: str,
+    base_domain: str | None,
+    *,
+    cert_valid: bool,
+    http_redirect_ok: bool | None,
+    hsts: Hsts,
+    https_error: str | None = None,
 ) -> list[str]:
     """Why `host` cannot be submitted to the HSTS preload list (hstspreload.org's rules); [] if it can.
 
@@ -64,7 +70,9 @@ def preload_problems(
         problems.append(
             f"only a registrable domain can be preloaded (this is a subdomain of {base_domain or '?'})"
         )
-    if not cert_valid:
+    if https_error is not None:
+        problems.append("HTTPS must work on port 443")
+    elif not cert_valid:
         problems.append("the certificate must be valid")
     if http_redirect_ok is False:
         problems.append("http:// must first redirect to https:// on the same host")

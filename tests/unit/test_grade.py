@@ -145,3 +145,8 @@ def test_reasons_come_worst_first() -> None:
 def test_preload_eligibility(host: str, base: str, kwargs: dict[str, object], problems: list[str]) -> None:
     args: dict[str, object] = {"cert_valid": True, "http_redirect_ok": True, "hsts": GOOD_HSTS} | kwargs
     assert preload_problems(host, base, **args) == problems  # type: ignore[arg-type]
+
+
+def test_no_https_at_all_is_named_as_such_for_preloading() -> None:
+    problems = preload_problems("a.test", "a.test", cert_valid=False, http_redirect_ok=None, hsts=Hsts(), https_error="refused")
+    assert problems[0] == "HTTPS must work on port 443"
