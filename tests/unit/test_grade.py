@@ -148,5 +148,7 @@ def test_preload_eligibility(host: str, base: str, kwargs: dict[str, object], pr
 
 
 def test_no_https_at_all_is_named_as_such_for_preloading() -> None:
-    problems = preload_problems("a.test", "a.test", cert_valid=False, http_redirect_ok=None, hsts=Hsts(), https_error="refused")
+    problems = preload_problems(
+        "a.test", "a.test", cert_valid=False, http_redirect_ok=None, hsts=Hsts(), https_error="refused"
+    )
     assert problems[0] == "HTTPS must work on port 443"
