@@ -38,3 +38,28 @@ def require_shared(*parts: str) -> Path:
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedRules]:
     """The shipped corpus, compiled once per test session into a private cache."""
     yield load_rules([shipped_rules_path()], cache_dir=tmp_path_factory.mktemp("rules-cache"))
+
+
+_HEAVY = ("browser", "nginx")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """SKIP_HEAVY=1 skips the headless-browser and nginx suites locally; CI never skips them."""
+    if os.environ.get("SKIP_HEAVY") != "1" or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason="NOTICE: SKIP_HEAVY=1: heavy suite (browser/nginx) not run")
+    for item in items:
+        if any(item.get_closest_marker(name) for name in _HEAVY):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly when tests were skipped: a skipped test is not a passing one."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"NOTICE: {len(skipped)} test(s) SKIPPED, not passed", red=True, bold=True
+        )
+        for report in skipped[:10]:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            terminalreporter.write_line(f"  {report.nodeid}: {reason}")
