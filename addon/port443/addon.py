@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mitmproxy import command, ctx, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
@@ -300,6 +301,8 @@ class HttpsUpgrade:
             decision = Decision(False, None, Step.BYPASS, "user chose to continue over HTTP")
         else:
             decision = await decider.decide(url)
+        if mode == "rewrite" and decision.upgrade and decision.step in (Step.RULESET, Step.HSTS):
+            decision = await _confirm_https(decider, decision)
         if decision.upgrade and self._is_loop(flow, url, decider, host):
             decision = Decision(False, None, Step.LOOP, Step.LOOP.value, "HTTPS sent the client back to HTTP")
         flow.metadata["port443.decision"] = decision
@@ -373,6 +376,33 @@ class HttpsUpgrade:
             self.decider.learn(
                 Learned(flow.request.pretty_host, False, Step.LOOP.value, "HTTPS redirects to HTTP", expires)
             )
+
+
+async def _confirm_https(decider: Decider, decision: Decision) -> Decision:
+    """Rewrite mode fetches HTTPS itself: make sure it works first, so a failure falls back to HTTP at once.
+
+    A redirect lets the browser find out; here the client would get an error page instead of the site.
+    """
+    target = urlsplit(decision.url or "")
+    host = target.hostname or ""
+    known = decider.learned.get(host)
+    if target.port not in (None, 443) or not decider.settings.use_probe or decider.prober is None:
+        return decision
+    if known is not None and known.expires > time.time():
+        result_ok, status, detail = known.secure, known.reason, known.detail
+    else:
+        result = await decider.probe(host)
+        result_ok, status, detail = result.ok, result.status.value, result.detail
+    if result_ok:
+        return decision
+    return Decision(
+        False,
+        None,
+        Step.PROBE,
+        status,
+        f"{decision.step.value} would upgrade, but {detail}",
+        decision.ruleset,
+    )
 
 
 def _annotate(flow: http.HTTPFlow, decision: Decision) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Certs, Proxy, start
-from tests.e2e.servers import page, serve
+from tests.e2e.servers import closed_port, page, serve
 from tests.e2e.test_redirect_mode import report
 
 pytestmark = pytest.mark.e2e
@@ -55,6 +55,29 @@ def test_rewrite_mode_falls_back_to_http_when_tls_fails(launch: Launch, certs: C
     assert report(db)["site.test"]["reason"] == "bad-certificate"
 
 
+def test_rewrite_mode_checks_https_before_trusting_a_ruleset(
+    launch: Launch, certs: Certs, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "name: R\ntargets: [ruled.test]\nrules:\n  - from: '^http:'\n    to: 'https:'\n"
+    )
+    db = tmp_path / "log.sqlite3"
+    with (
+        serve(page("x"), context=certs.context("ruled.test", expired=True)) as https,
+        serve(page("plain")) as http,
+    ):
+        connect_to = [f"ruled.test:443:127.0.0.1:{https.port}", f"ruled.test:80:127.0.0.1:{http.port}"]
+        proxy = launch(mode="rewrite", db=db, rules=rules, connect_to=connect_to)
+        with proxy.client() as client:
+            response = client.get("http://ruled.test/a")
+        assert response.status_code == 200 and "<h1>plain</h1>" in response.text  # not an error page
+        assert proxy.stop() == 0
+    row = report(db)["ruled.test"]
+    assert row["reason"] == "bad-certificate" and "ruleset would upgrade" in str(row["detail"])
+
+
 def test_strict_mode_warns_and_the_secret_link_opens_an_exception(launch: Launch, certs: Certs) -> None:
     with (
         serve(page("x"), context=certs.context("bad.test", expired=True)) as https,
@@ -81,8 +104,13 @@ def test_strict_mode_warns_and_the_secret_link_opens_an_exception(launch: Launch
 
 def test_learned_results_and_the_log_survive_a_restart(launch: Launch, certs: Certs, tmp_path: Path) -> None:
     db = tmp_path / "log.sqlite3"
-    with serve(page("secure"), context=certs.context("site.test")) as https, serve(page("plain")) as http:
+    with (
+        serve(page("secure"), context=certs.context("site.test")) as https,
+        serve(page("plain")) as http,
+        closed_port() as refused,
+    ):
         connect_to = [f"site.test:443:127.0.0.1:{https.port}", f"plain.test:80:127.0.0.1:{http.port}"]
+        connect_to.append(f"plain.test:443:127.0.0.1:{refused}")  # never a real name lookup
         first = launch(db=db, connect_to=connect_to, extra=["port443_probe_timeout=500"])
         with first.client() as client:
             assert client.get("http://site.test/").status_code == 307

@@ -63,7 +63,13 @@ async def test_excluded_and_unknown_urls_pass_through(rules: Path) -> None:
 async def test_rewrite_mode_changes_the_request(rules: Path) -> None:
     up = HttpsUpgrade()
     with taddons.context(up) as tctx:
-        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_mode="rewrite")
+        tctx.configure(
+            up,
+            port443_rules=[str(rules)],
+            port443_shipped_rules=False,
+            port443_mode="rewrite",
+            port443_probe=False,
+        )
         flow = http_flow("http://mine.test/a")
         await up.request(flow)
         assert flow.response is None
