@@ -145,3 +145,26 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["rewrite", "--bogus"])
     assert info.value.code == 2
     assert main([]) == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "upgrade", "step", "reason"),
+    [
+        ("http://www.example.test/a", True, "ruleset", "ruleset"),
+        ("http://example.test/old/x", False, "excluded-by-rule", "excluded-by-rule"),
+        ("http://10.1.2.3/", False, "exempt", "local or non-public address"),
+        ("http://printer/", False, "exempt", "single-label name"),
+        ("http://unknown.test/", False, "probe", "unknown"),  # no traffic without --probe
+    ],
+)
+def test_explain(
+    capsys: pytest.CaptureFixture[str], rules: Path, url: str, upgrade: bool, step: str, reason: str
+) -> None:
+    code, out, _ = run(capsys, "explain", "--json", "--rules", str(rules), url)
+    row = json.loads(out)
+    assert code == 0 and (row["upgrade"], row["step"], row["reason"]) == (upgrade, step, reason)
+
+
+def test_report_without_a_store_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "report", "--db", str(tmp_path / "none.sqlite3"))
+    assert code == 1 and "no insecure-site store yet" in err
