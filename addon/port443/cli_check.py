@@ -185,11 +185,11 @@ def print_reports(reports: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="HTTPS check", title_justify="left", show_lines=True)
+    table = Table(title="HTTPS check", title_justify="left", show_lines=True, expand=True)
     table.add_column("site", no_wrap=True)
     table.add_column("grade", no_wrap=True, justify="center")
-    for column in ("HTTPS", "HTTP → HTTPS", "HSTS", "findings"):
-        table.add_column(column, overflow="fold")
+    for column, ratio in (("HTTPS", 2), ("HTTP → HTTPS", 1), ("HSTS", 2), ("findings", 4)):
+        table.add_column(column, overflow="fold", ratio=ratio)
     for r in reports:
         g = r["grade"]
         findings = [f"• {reason}" for reason in r["reasons"]]
@@ -205,7 +205,7 @@ def print_reports(reports: list[dict[str, Any]]) -> None:
         )
     Console().print(table)
     passed = sum(1 for r in reports if r["passed"])
-    Console().print(f"{passed} of {len(reports)} site(s) pass.")
+    Console().print(f"{passed} of {len(reports)} site(s) pass.", highlight=False)
 
 
 def _https_cell(r: dict[str, Any]) -> str:
