@@ -499,7 +499,7 @@ def addons() -> list[object]:
     return [HttpsUpgrade(), InsecureLog()]
 
 
-def run_proxy(argv: Sequence[str]) -> int:
+def run_proxy(argv: Sequence[str], *, quiet: bool = True) -> int:
     """Run mitmdump with port443's addons and the given mitmdump command line; returns the exit code.
 
     mitmproxy's own runner parses the options, installs the SIGINT/SIGTERM handlers and shuts the addons
@@ -513,6 +513,8 @@ def run_proxy(argv: Sequence[str]) -> int:
         def __init__(self, options: Any, **kwargs: Any) -> None:
             super().__init__(options, **kwargs)
             self.addons.add(*addons())
+            if quiet:  # a line per client connection drowns what port443 says
+                logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
 
     try:
         mitm_main.run(Port443Master, cmdline.mitmdump, list(argv))

@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"port443: listening on http://{args.listen_host}:{args.listen_port} ({args.mode} mode)",
         file=sys.stderr,
     )
-    return run_proxy(argv)
+    return run_proxy(argv, quiet=not args.verbose)
 
 
 def _is_loopback(host: str) -> bool:
