@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 from mitmproxy import command, ctx, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
+from mitmproxy.net.tls import starts_like_tls_record
+from mitmproxy.proxy.layer import NextLayer
+from mitmproxy.proxy.layers import ClientTLSLayer, ServerTLSLayer, TCPLayer
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.utils import asyncio_utils
 
@@ -27,7 +30,8 @@ from port443.decide import Decider, Decision, Settings, Step
 from port443.errors import Port443Error
 from port443.hsts import PreloadList
 from port443.index import Activation, RuleIndex
-from port443.probe import make_ssl_context, parse_connect_to, probe
+from port443.probe import host_key, make_ssl_context, parse_connect_to, probe
+from port443.rewrite_mode import adapt_response
 from port443.shipped import shipped_rules_path
 from port443.store import InsecureStore, Learned
 from port443.watch import FileWatcher
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("redirect", "rewrite", "strict")
 REDIRECT_STATUSES = (301, 302, 307, 308)
+_MAX_RECENT_REDIRECTS = 100_000
 _OPTIONS_THAT_REBUILD = {
     "port443_rules",
     "port443_shipped_rules",
@@ -72,6 +77,7 @@ class HttpsUpgrade:
         self._recent_redirects: dict[tuple[str, str], float] = {}
         self._connect_to: dict[tuple[str, int], tuple[str, int]] = {}
         self._built_from: tuple[str, ...] = ()
+        self._mapped: dict[str, tuple[str, int]] = {}
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -264,6 +270,19 @@ class HttpsUpgrade:
             f"hosts learned: {secure} secure, {len(d.learned) - secure} insecure"
         )
 
+    def next_layer(self, nextlayer: NextLayer) -> None:
+        """Never intercept TLS: a connection that starts with a TLS record is passed through as raw bytes.
+
+        Deciding here, before any TLS layer is stacked, is what `ignore_hosts` does and costs nothing per
+        packet; `tls_clienthello` below is the fallback for stacks decided before the client spoke.
+        """
+        if nextlayer.context.client.transport_protocol != "tcp":
+            return
+        if nextlayer.layer is not None and not isinstance(nextlayer.layer, ServerTLSLayer | ClientTLSLayer):
+            return
+        if starts_like_tls_record(nextlayer.data_client()):
+            nextlayer.layer = TCPLayer(nextlayer.context, ignore=True)
+
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         """Never intercept TLS: HTTPS stays end to end between the client and the site."""
         data.ignore_connection = True
@@ -272,9 +291,22 @@ class HttpsUpgrade:
         """Apply port443_connect_to to upstream connections; TLS still verifies the original name."""
         address = data.server.address
         if address is not None and self._connect_to:
-            target = self._connect_to.get((str(address[0]).lower(), int(address[1])))
+            target = self._connect_to.get((host_key(str(address[0])), int(address[1])))
             if target is not None:
+                self._mapped[data.server.id] = address
                 data.server.address = target
+
+    def server_connected(self, data: ServerConnectionHookData) -> None:
+        """Give a mapped connection its name back, so mitmproxy reuses it for the next request to that name."""
+        original = self._mapped.pop(data.server.id, None)
+        if original is not None:
+            # mitmproxy refuses address changes on open connections because they cannot move the socket; this
+            # one only renames it back (peername keeps the real address). Without it, every request to a
+            # mapped name opens a new connection, and the sixth waits forever on mitmproxy's per-address limit.
+            object.__setattr__(data.server, "address", original)
+
+    def server_connect_error(self, data: ServerConnectionHookData) -> None:
+        self._mapped.pop(data.server.id, None)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or self.decider is None:
@@ -307,7 +339,7 @@ class HttpsUpgrade:
             decision = Decision(False, None, Step.LOOP, Step.LOOP.value, "HTTPS sent the client back to HTTP")
         flow.metadata["port443.decision"] = decision
         if decision.upgrade and decision.url is not None:
-            self._upgrade(flow, decision, mode)
+            self._upgrade(flow, url, decision, mode)
         elif mode == "strict" and decision.insecure and decision.step is not Step.EXCLUDED:
             self._warn(flow, host, url, decision)
         _annotate(flow, decision)
@@ -315,11 +347,12 @@ class HttpsUpgrade:
     def _is_loop(self, flow: http.HTTPFlow, url: str, decider: Decider, host: str) -> bool:
         """The client asks again for the very URL we just redirected it from: HTTPS sent it back."""
         now = time.monotonic()
-        client = str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
         window = float(ctx.options.port443_loop_window)
-        if len(self._recent_redirects) > 10_000:
-            self._recent_redirects = {k: t for k, t in self._recent_redirects.items() if now - t < window}
-        last = self._recent_redirects.get((client, url))
+        recent = self._recent_redirects
+        # Oldest first (see _upgrade): drop what left the window, and cap the memory a flood could take.
+        while recent and (now - next(iter(recent.values())) >= window or len(recent) > _MAX_RECENT_REDIRECTS):
+            del recent[next(iter(recent))]
+        last = recent.get((_client(flow), url))
         if last is not None and now - last < window:
             expires = time.time() + decider.settings.insecure_ttl
             decider.learn(Learned(host, False, Step.LOOP.value, "HTTPS redirects back to HTTP", expires))
@@ -327,14 +360,15 @@ class HttpsUpgrade:
             return True
         return False
 
-    def _upgrade(self, flow: http.HTTPFlow, decision: Decision, mode: str) -> None:
+    def _upgrade(self, flow: http.HTTPFlow, url: str, decision: Decision, mode: str) -> None:
         assert decision.url is not None
         if mode == "rewrite":
-            flow.metadata["port443.original_url"] = flow.request.pretty_url
+            flow.metadata["port443.original_url"] = url
             flow.request.url = decision.url
             return
-        client = str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
-        self._recent_redirects[(client, flow.request.pretty_url)] = time.monotonic()
+        key = (_client(flow), url)
+        self._recent_redirects.pop(key, None)  # re-insert at the end: the dict stays ordered by time
+        self._recent_redirects[key] = time.monotonic()
         status = int(ctx.options.port443_redirect_status)
         flow.response = http.Response.make(
             status,
@@ -368,14 +402,10 @@ class HttpsUpgrade:
         original = flow.metadata.get("port443.original_url")
         if original is None or flow.response is None:
             return
-        from port443.rewrite_mode import adapt_response
-
-        loop = adapt_response(flow.response.headers, flow.request.pretty_host)
-        if loop and self.decider is not None:
+        host = flow.request.pretty_host
+        if adapt_response(flow.response.headers, host) and self.decider is not None:
             expires = time.time() + self.decider.settings.insecure_ttl
-            self.decider.learn(
-                Learned(flow.request.pretty_host, False, Step.LOOP.value, "HTTPS redirects to HTTP", expires)
-            )
+            self.decider.learn(Learned(host, False, Step.LOOP.value, "HTTPS redirects to HTTP", expires))
 
 
 async def _confirm_https(decider: Decider, decision: Decision) -> Decision:
@@ -383,10 +413,12 @@ async def _confirm_https(decider: Decider, decision: Decision) -> Decision:
 
     A redirect lets the browser find out; here the client would get an error page instead of the site.
     """
+    if not decider.settings.use_probe or decider.prober is None:
+        return decision
     target = urlsplit(decision.url or "")
     host = target.hostname or ""
     known = decider.learned.get(host)
-    if target.port not in (None, 443) or not decider.settings.use_probe or decider.prober is None:
+    if target.port not in (None, 443):
         return decision
     if known is not None and known.expires > time.time():
         result_ok, status, detail = known.secure, known.reason, known.detail
@@ -403,6 +435,10 @@ async def _confirm_https(decider: Decider, decision: Decision) -> Decision:
         f"{decision.step.value} would upgrade, but {detail}",
         decision.ruleset,
     )
+
+
+def _client(flow: http.HTTPFlow) -> str:
+    return str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
 
 
 def _annotate(flow: http.HTTPFlow, decision: Decision) -> None:

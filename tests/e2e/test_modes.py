@@ -40,6 +40,14 @@ def test_rewrite_mode_fetches_https_and_answers_over_http(launch: Launch, certs:
         assert "/account" in https.requests and http.requests == []
 
 
+def test_mapped_upstream_connections_are_reused_by_keep_alive_clients(launch: Launch, certs: Certs) -> None:
+    with serve(page("over https"), context=certs.context("site.test")) as https:
+        proxy = launch(mode="rewrite", connect_to=[f"site.test:443:127.0.0.1:{https.port}"])
+        with proxy.client() as client:  # one client connection, many requests
+            statuses = [client.get(f"http://site.test/{n}").status_code for n in range(12)]
+    assert statuses == [200] * 12
+
+
 def test_rewrite_mode_falls_back_to_http_when_tls_fails(launch: Launch, certs: Certs, tmp_path: Path) -> None:
     with serve(page("x"), context=certs.context("other.test")) as https, serve(page("plain")) as http:
         db = tmp_path / "log.sqlite3"

@@ -123,6 +123,8 @@ def test_tls_is_never_intercepted_and_connect_to_maps_upstreams() -> None:
         data = ServerConnectionHookData(flow.server_conn, flow.client_conn)
         up.server_connect(data)
         assert data.server.address == ("127.0.0.1", 8443)
+        up.server_connected(data)  # connected: the name comes back, so the connection can be reused
+        assert data.server.address == ("site.test", 443)
 
 
 def test_commands(rules: Path) -> None:
