@@ -364,7 +364,13 @@ class HttpsUpgrade:
         assert decision.url is not None
         if mode == "rewrite":
             flow.metadata["port443.original_url"] = url
-            flow.request.url = decision.url
+            if url.startswith("http://") and decision.url == "https://" + url[7:] and flow.request.port == 80:
+                flow.request.scheme = (
+                    "https"  # the common scheme-only upgrade: far cheaper than re-parsing a URL
+                )
+                flow.request.port = 443
+            else:
+                flow.request.url = decision.url
             return
         key = (_client(flow), url)
         self._recent_redirects.pop(key, None)  # re-insert at the end: the dict stays ordered by time
