@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -308,17 +308,22 @@ class HttpsUpgrade:
     def server_connect_error(self, data: ServerConnectionHookData) -> None:
         self._mapped.pop(data.server.id, None)
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """Decide synchronously when no network is needed (nearly always); only a probe makes this async.
+
+        mitmproxy awaits what a hook returns, so the common case costs no coroutine at all.
+        """
         if flow.response or flow.error or not flow.live or self.decider is None:
-            return
+            return None
         if flow.request.scheme != "http":
-            return
+            return None
         try:
-            await self._handle(flow, self.decider)
+            return self._handle(flow, self.decider)
         except Exception as e:  # bad traffic is logged and let through, never a crash
             logger.warning(f"port443: {flow.request.pretty_host}: {type(e).__name__}: {e}")
+            return None
 
-    async def _handle(self, flow: http.HTTPFlow, decider: Decider) -> None:
+    def _handle(self, flow: http.HTTPFlow, decider: Decider) -> Awaitable[None] | None:
         mode: str = ctx.options.port443_mode
         host = flow.request.pretty_host.lower().rstrip(".")
         if flow.request.path.startswith(BYPASS_PATH):
@@ -327,14 +332,32 @@ class HttpsUpgrade:
                 flow.response = http.Response.make(
                     303, b"", {"Location": target, "Cache-Control": "no-store"}
                 )
-                return
+                return None
         url = flow.request.pretty_url
         if mode == "strict" and self.bypasses.allowed(host):
-            decision = Decision(False, None, Step.BYPASS, "user chose to continue over HTTP")
+            decision: Decision | None = Decision(False, None, Step.BYPASS, "user chose to continue over HTTP")
         else:
-            decision = await decider.decide(url)
-        if mode == "rewrite" and decision.upgrade and decision.step in (Step.RULESET, Step.HSTS):
-            decision = await _confirm_https(decider, decision)
+            decision = decider.decide_known(url)
+        if decision is None or (mode == "rewrite" and _needs_confirmation(decider, decision)):
+            return self._handle_after_probe(flow, decider, decision, mode, url, host)
+        self._act(flow, decider, decision, mode, url, host)
+        return None
+
+    async def _handle_after_probe(
+        self, flow: http.HTTPFlow, decider: Decider, decision: Decision | None, mode: str, url: str, host: str
+    ) -> None:
+        try:
+            if decision is None:
+                decision = await decider.decide(url)
+            if mode == "rewrite" and decision.upgrade and decision.step in (Step.RULESET, Step.HSTS):
+                decision = await _confirm_https(decider, decision)
+            self._act(flow, decider, decision, mode, url, host)
+        except Exception as e:  # bad traffic is logged and let through, never a crash
+            logger.warning(f"port443: {host}: {type(e).__name__}: {e}")
+
+    def _act(
+        self, flow: http.HTTPFlow, decider: Decider, decision: Decision, mode: str, url: str, host: str
+    ) -> None:
         if decision.upgrade and self._is_loop(flow, url, decider, host):
             decision = Decision(False, None, Step.LOOP, Step.LOOP.value, "HTTPS sent the client back to HTTP")
         flow.metadata["port443.decision"] = decision
@@ -408,10 +431,23 @@ class HttpsUpgrade:
         original = flow.metadata.get("port443.original_url")
         if original is None or flow.response is None:
             return
+        headers = flow.response.headers
+        if "Set-Cookie" not in headers and "Location" not in headers:
+            return  # nothing to adapt (most responses)
         host = flow.request.pretty_host
-        if adapt_response(flow.response.headers, host) and self.decider is not None:
+        if adapt_response(headers, host) and self.decider is not None:
             expires = time.time() + self.decider.settings.insecure_ttl
             self.decider.learn(Learned(host, False, Step.LOOP.value, "HTTPS redirects to HTTP", expires))
+
+
+def _needs_confirmation(decider: Decider, decision: Decision) -> bool:
+    """Rewrite mode must check HTTPS before trusting a ruleset or HSTS, unless that is already known."""
+    if not decision.upgrade or decision.step not in (Step.RULESET, Step.HSTS):
+        return False
+    if not decider.settings.use_probe or decider.prober is None:
+        return False
+    known = decider.learned.get(urlsplit(decision.url or "").hostname or "")
+    return known is None or known.expires <= time.time()
 
 
 async def _confirm_https(decider: Decider, decision: Decision) -> Decision:

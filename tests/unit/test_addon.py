@@ -24,6 +24,13 @@ def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+async def handle(up: HttpsUpgrade, flow: http.HTTPFlow) -> None:
+    """Run the request hook as mitmproxy does: await what it returns, if anything."""
+    pending = up.request(flow)
+    if pending is not None:
+        await pending
+
+
 def http_flow(url: str) -> http.HTTPFlow:
     flow = tflow.tflow()
     flow.request.url = url
@@ -35,7 +42,7 @@ async def test_redirect_mode_answers_with_a_redirect(rules: Path) -> None:
     with taddons.context(up) as tctx:
         tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
         flow = http_flow("http://mine.test/a?b=1")
-        await up.request(flow)
+        await handle(up, flow)
         assert flow.response is not None
         assert (flow.response.status_code, flow.response.headers["Location"]) == (
             307,
@@ -44,7 +51,7 @@ async def test_redirect_mode_answers_with_a_redirect(rules: Path) -> None:
         assert flow.marked and "ruleset" in flow.comment
         tctx.configure(up, port443_redirect_status=308)
         flow = http_flow("http://mine.test/c")
-        await up.request(flow)
+        await handle(up, flow)
         assert flow.response is not None and flow.response.status_code == 308
 
 
@@ -54,7 +61,7 @@ async def test_excluded_and_unknown_urls_pass_through(rules: Path) -> None:
         tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
         for url, step in (("http://mine.test/old/x", Step.EXCLUDED), ("http://other.test/", Step.PROBE)):
             flow = http_flow(url)
-            await up.request(flow)
+            await handle(up, flow)
             assert flow.response is None
             decision = flow.metadata["port443.decision"]
             assert isinstance(decision, Decision) and decision.step is step and not decision.upgrade
@@ -71,7 +78,7 @@ async def test_rewrite_mode_changes_the_request(rules: Path) -> None:
             port443_probe=False,
         )
         flow = http_flow("http://mine.test/a")
-        await up.request(flow)
+        await handle(up, flow)
         assert flow.response is None
         assert (flow.request.scheme, flow.request.host, flow.request.port) == ("https", "mine.test", 443)
 
@@ -86,7 +93,7 @@ async def test_handled_or_dead_flows_are_left_alone(rules: Path) -> None:
         killed.live = False
         https = http_flow("https://mine.test/")
         for flow in (answered, killed, https):
-            await up.request(flow)
+            await handle(up, flow)
             assert "port443.decision" not in flow.metadata
 
 
@@ -155,3 +162,22 @@ def test_insecure_log_records_decisions(tmp_path: Path) -> None:
     assert (site.host, site.reason, site.example_path) == ("plain.test", "refused", "/path")
     assert store.upgrade_counts() == {"ruleset": 1}
     store.close()
+
+
+async def test_only_a_probe_makes_the_hook_asynchronous(rules: Path) -> None:
+    from port443.probe import ProbeResult, ProbeStatus
+
+    async def fake_probe(host: str) -> ProbeResult:
+        return ProbeResult(host, ProbeStatus.OK, "TLSv1.3, HTTP 200", 0.01)
+
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        assert up.decider is not None
+        up.decider.prober = fake_probe
+        assert up.request(http_flow("http://mine.test/")) is None  # a ruleset decides: no coroutine at all
+        flow = http_flow("http://other.test/x")
+        pending = up.request(flow)
+        assert pending is not None and flow.response is None  # only a probe can tell: await it
+        await pending
+        assert flow.response is not None and flow.response.headers["Location"] == "https://other.test/x"
