@@ -33,7 +33,7 @@ from port443.index import Activation, RuleIndex
 from port443.probe import host_key, make_ssl_context, parse_connect_to, probe
 from port443.rewrite_mode import adapt_response
 from port443.shipped import shipped_rules_path
-from port443.store import InsecureStore, Learned
+from port443.store import InsecureStore, Learned, default_db_path
 from port443.watch import FileWatcher
 
 logger = logging.getLogger(__name__)
@@ -56,13 +56,6 @@ _OPTIONS_THAT_REBUILD = {
     "ssl_verify_upstream_trusted_ca",
     "ssl_verify_upstream_trusted_confdir",
 }
-
-
-def default_db_path() -> str:
-    """The insecure-site store in the user's data directory."""
-    import platformdirs
-
-    return str(Path(platformdirs.user_data_dir("port443")) / "insecure.sqlite3")
 
 
 class HttpsUpgrade:

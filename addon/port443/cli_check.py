@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from contextlib import nullcontext
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         cli._error("no sites given (HOST_OR_URL arguments or -f FILE)")
         return 2
     settings = CheckSettings(context, connect_to, args.timeout, _decider(), _preload())
-    with cli.progress_bar("Checking sites") if len(targets) > 3 else _no_progress() as progress:
+    with cli.progress_bar("Checking sites") if len(targets) > 3 else nullcontext() as progress:
         reports = asyncio.run(check_sites(targets, settings, concurrency=args.concurrency, progress=progress))
     if args.suggest_rule:
         print(suggest_rules(reports), end="")
@@ -109,14 +111,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print_reports(reports)
     return 0 if all(r["passed"] for r in reports) else 1
-
-
-class _no_progress:  # noqa: N801 - used like a context manager function
-    def __enter__(self) -> Any:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _decider() -> Any:
@@ -132,16 +126,12 @@ def _decider() -> Any:
     return Decider(loaded.index, preload=_preload(), prober=never)
 
 
-_PRELOAD: Any = None
-
-
+@cache
 def _preload() -> Any:
-    global _PRELOAD
-    if _PRELOAD is None:
-        from port443.hsts import PreloadList
+    """The HSTS preload list, read once per run."""
+    from port443.hsts import PreloadList
 
-        _PRELOAD = PreloadList()
-    return _PRELOAD
+    return PreloadList()
 
 
 def suggest_rules(reports: list[dict[str, Any]]) -> str:

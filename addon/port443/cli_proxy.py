@@ -112,9 +112,9 @@ def _is_loopback(host: str) -> bool:
 def cmd_report(args: argparse.Namespace) -> int:
     """`port443 report`."""
     from port443.report import print_csv, print_json, print_table
-    from port443.store import InsecureStore
+    from port443.store import InsecureStore, default_db_path
 
-    db = args.db or Path(_default_db())
+    db = args.db or default_db_path()
     if not db.exists():
         cli._error(f"{db}: no insecure-site store yet (run the proxy first, or pass --db)")
         return 1
@@ -130,12 +130,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print_table(sites, counts)
     return 0
-
-
-def _default_db() -> str:
-    import platformdirs
-
-    return str(Path(platformdirs.user_data_dir("port443")) / "insecure.sqlite3")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -41,6 +41,13 @@ CREATE TABLE IF NOT EXISTS upgrades (
 """
 
 
+def default_db_path() -> Path:
+    """The store in the user's data directory, shared by the proxy and `port443 report`."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("port443")) / "insecure.sqlite3"
+
+
 @dataclass(frozen=True, slots=True)
 class InsecureSite:
     """One row of the insecure-site report."""
