@@ -101,7 +101,10 @@ class InsecureStore:
                 db.close()
             raise StoreError(f"{self.path}: cannot open the store ({e})") from e
         self._db = db
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the buffers
+        # Guards the connection: a flush runs in a worker thread, and close() at shutdown must wait for it
+        # (closing a connection another thread is writing through can crash the process).
+        self._db_lock = threading.RLock()
         self._insecure: dict[str, _Hits] = {}
         self._learned: dict[str, Learned] = {}
         self._upgrades: dict[str, int] = {}
@@ -184,28 +187,31 @@ class InsecureStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._db_lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def insecure_sites(self) -> list[InsecureSite]:
         """All insecure sites, most hits first."""
-        rows = self._db.execute(
-            "SELECT host, reason, detail, hits, first_seen, last_seen, example_path FROM insecure "
-            "ORDER BY hits DESC, last_seen DESC, host"
-        ).fetchall()
+        with self._db_lock:
+            rows = self._db.execute(
+                "SELECT host, reason, detail, hits, first_seen, last_seen, example_path FROM insecure "
+                "ORDER BY hits DESC, last_seen DESC, host"
+            ).fetchall()
         return [InsecureSite(*row) for row in rows]
 
     def learned(self, now: float | None = None) -> list[Learned]:
         """What is still known (not expired)."""
         now = time.time() if now is None else now
-        rows = self._db.execute(
-            "SELECT host, secure, reason, detail, expires FROM learned WHERE expires > ?", (now,)
-        )
+        with self._db_lock:
+            rows = self._db.execute(
+                "SELECT host, secure, reason, detail, expires FROM learned WHERE expires > ?", (now,)
+            ).fetchall()
         return [
             Learned(host, bool(secure), reason, detail, expires)
             for host, secure, reason, detail, expires in rows
@@ -213,9 +219,13 @@ class InsecureStore:
 
     def upgrade_counts(self) -> dict[str, int]:
         """Upgraded requests by deciding step."""
-        return dict(self._db.execute("SELECT step, count FROM upgrades ORDER BY count DESC").fetchall())
+        with self._db_lock:
+            return dict(self._db.execute("SELECT step, count FROM upgrades ORDER BY count DESC").fetchall())
 
     def close(self) -> None:
-        """Flush and close."""
-        self.flush()
-        self._db.close()
+        """Flush and close, after any flush another thread has under way."""
+        with self._db_lock:
+            try:
+                self.flush()
+            finally:
+                self._db.close()

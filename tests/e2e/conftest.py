@@ -138,7 +138,12 @@ def start(argv: list[str], ca_pem: Path, *, env: dict[str, str] | None = None) -
 @pytest.fixture
 def proxy_env(tmp_path: Path) -> dict[str, str]:
     """A private cache and data dir, so tests never touch the user's."""
-    return {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    # PYTHONFAULTHANDLER: should a proxy ever crash, its output holds the Python stacks of the crash.
+    return {
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "PYTHONFAULTHANDLER": "1",
+    }
 
 
 @pytest.fixture

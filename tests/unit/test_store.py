@@ -247,3 +247,32 @@ def test_wal_mode_and_schema(path: Path, store: InsecureStore) -> None:
         assert tables == {"insecure", "learned", "upgrades"}
     finally:
         other.close()
+
+
+def test_close_waits_for_a_flush_under_way_in_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    store = InsecureStore(tmp_path / "db.sqlite3")
+    store.note_upgrade("ruleset")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_trace(statement: str) -> None:  # holds the writer inside its transaction
+        if statement.startswith("INSERT INTO upgrades"):
+            entered.set()
+            release.wait(5)
+
+    store._db.set_trace_callback(slow_trace)
+    writer = threading.Thread(target=store.flush)
+    writer.start()
+    assert entered.wait(5)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # close() waits instead of closing under the writer
+    release.set()
+    writer.join(5)
+    closer.join(5)
+    assert not closer.is_alive()
+    reopened = InsecureStore(tmp_path / "db.sqlite3")
+    assert reopened.upgrade_counts() == {"ruleset": 1}
+    reopened.close()
