@@ -1,5 +1,5 @@
 """Entry point for `mitmdump -s addon/port443_mitm.py` and `mitmweb -s ...`: no logic here."""
 
-from port443.addon import addons as _addons
+from port443.mitm.addons import make_addons
 
-addons = _addons()
+addons = make_addons()

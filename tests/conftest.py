@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from port443.cache import LoadedRules, load_rules
-from port443.shipped import shipped_rules_path
+from port443.engine.cache import LoadedRules, load_rules
+from port443.engine.shipped import shipped_rules_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

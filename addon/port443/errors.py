@@ -3,7 +3,8 @@
 Port443Error
 ├── RulesetError(Port443Error, ValueError)   .problems: every problem of one file
 ├── ProbeError                               programming/config errors only
-└── StoreError
+├── StoreError
+└── UsageError                               a command-line value is wrong: exit 2, naming the value
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ class ProbeError(Port443Error):
 
 class StoreError(Port443Error):
     """The insecure-site store cannot be opened or written."""
+
+
+class UsageError(Port443Error):
+    """A command-line value cannot be used (a malformed --connect-to, a missing --ca-bundle); exit code 2."""

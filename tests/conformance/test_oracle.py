@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from port443.cache import LoadedRules
-from port443.rewrite import rewrite_url, secure_cookie
+from port443.engine.cache import LoadedRules
+from port443.engine.rewrite import rewrite_url, secure_cookie
 from tests.conftest import require_shared
 
 

@@ -87,7 +87,7 @@ def test_chromium_asks_for_http_and_ends_on_the_https_page(
 
 
 def report_counts(db: Path) -> dict[str, int]:
-    from port443.store import InsecureStore
+    from port443.proxy.store import InsecureStore
 
     store = InsecureStore(db)
     try:

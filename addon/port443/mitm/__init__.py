@@ -1,0 +1,1 @@
+"""The only package that imports mitmproxy: one module per addon, their options, and the runner."""

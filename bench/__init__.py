@@ -1,0 +1,1 @@
+"""Benchmarks: port443 beside a baseline measured in the same run."""

@@ -1,0 +1,1 @@
+"""What several test modules share: sample data, certificates, servers and the proxy launcher."""

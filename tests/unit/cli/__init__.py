@@ -1,0 +1,1 @@
+"""Unit tests of port443.cli."""

@@ -1,0 +1,146 @@
+"""The mitmproxy addons with mitmproxy's own test helpers: options, hooks and commands, no sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow, tutils
+
+from port443.mitm.upgrade import HttpsUpgrade
+from port443.proxy.decide import Decision, Step
+
+RULESET = "name: Mine\ntargets: [mine.test]\nrules:\n  - from: '^http:'\n    to: 'https:'\nexclusions: [^http://mine\\.test/old/]\n"
+
+
+@pytest.fixture
+def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(RULESET)
+    return folder
+
+
+async def handle(up: HttpsUpgrade, flow: http.HTTPFlow) -> None:
+    """Run the request hook as mitmproxy does: await what it returns, if anything."""
+    pending = up.request(flow)
+    if pending is not None:
+        await pending
+
+
+def http_flow(url: str) -> http.HTTPFlow:
+    flow = tflow.tflow()
+    flow.request.url = url
+    return flow
+
+
+async def test_redirect_mode_answers_with_a_redirect(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
+        flow = http_flow("http://mine.test/a?b=1")
+        await handle(up, flow)
+        assert flow.response is not None
+        assert (flow.response.status_code, flow.response.headers["Location"]) == (
+            307,
+            "https://mine.test/a?b=1",
+        )
+        assert flow.marked and "ruleset" in flow.comment
+        tctx.configure(up, port443_redirect_status=308)
+        flow = http_flow("http://mine.test/c")
+        await handle(up, flow)
+        assert flow.response is not None and flow.response.status_code == 308
+
+
+async def test_excluded_and_unknown_urls_pass_through(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
+        for url, step in (("http://mine.test/old/x", Step.EXCLUDED), ("http://other.test/", Step.PROBE)):
+            flow = http_flow(url)
+            await handle(up, flow)
+            assert flow.response is None
+            decision = flow.metadata["port443.decision"]
+            assert isinstance(decision, Decision) and decision.step is step and not decision.upgrade
+
+
+async def test_rewrite_mode_changes_the_request(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(
+            up,
+            port443_rules=[str(rules)],
+            port443_shipped_rules=False,
+            port443_mode="rewrite",
+            port443_probe=False,
+        )
+        flow = http_flow("http://mine.test/a")
+        await handle(up, flow)
+        assert flow.response is None
+        assert (flow.request.scheme, flow.request.host, flow.request.port) == ("https", "mine.test", 443)
+
+
+async def test_handled_or_dead_flows_are_left_alone(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        answered = http_flow("http://mine.test/")
+        answered.response = tutils.tresp()
+        killed = http_flow("http://mine.test/")
+        killed.live = False
+        https = http_flow("https://mine.test/")
+        for flow in (answered, killed, https):
+            await handle(up, flow)
+            assert "port443.decision" not in flow.metadata
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("port443_redirect_status", 200, "is not one of"),
+        ("port443_probe_timeout", 0, "between 1 and 60000"),
+        ("port443_connect_to", ["nonsense"], "connect-to entry .nonsense."),
+        ("port443_rules", ["/does/not/exist"], "no such file or directory"),
+    ],
+)
+def test_bad_options_are_refused_and_the_old_state_stays(
+    rules: Path, option: str, value: object, message: str
+) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        decider = up.decider
+        with pytest.raises(exceptions.OptionsError, match=message):
+            tctx.configure(up, **{option: value})
+        assert up.decider is decider
+
+
+def test_commands(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        assert tctx.master.commands.execute("port443.stats").startswith("rulesets: 1 (0 files skipped)")
+        (rules / "more.yaml").write_text(RULESET.replace("mine", "more"))
+        tctx.master.commands.execute("port443.reload")
+        assert up.decider is not None and len(up.decider.index) == 2
+
+
+async def test_only_a_probe_makes_the_hook_asynchronous(rules: Path) -> None:
+    from port443.net.probe import ProbeResult, ProbeStatus
+
+    async def fake_probe(host: str) -> ProbeResult:
+        return ProbeResult(host, ProbeStatus.OK, "TLSv1.3, HTTP 200", 0.01)
+
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        assert up.decider is not None
+        up.decider.prober = fake_probe
+        assert up.request(http_flow("http://mine.test/")) is None  # a ruleset decides: no coroutine at all
+        flow = http_flow("http://other.test/x")
+        pending = up.request(flow)
+        assert pending is not None and flow.response is None  # only a probe can tell: await it
+        await pending
+        assert flow.response is not None and flow.response.headers["Location"] == "https://other.test/x"
