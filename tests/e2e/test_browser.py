@@ -8,18 +8,17 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.e2e.conftest import Certs, Proxy
-from tests.e2e.servers import serve
+from tests.support.certs import Certs
+from tests.support.proxy import Launch
+from tests.support.servers import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-Launch = Callable[..., Proxy]
 
 
 def chromium() -> str:

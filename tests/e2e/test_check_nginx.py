@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.nginx import ADDRESS, UNUSED_ADDRESS, Cert, Nginx, Page, Redirect, Site, run_nginx
+from tests.support.nginx import ADDRESS, UNUSED_ADDRESS, Cert, Nginx, Page, Redirect, Site, run_nginx
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nginx]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Certs
-from tests.e2e.servers import closed_port, page, serve
+from tests.support.certs import Certs
+from tests.support.servers import closed_port, page, serve
 
 pytestmark = pytest.mark.e2e
 

@@ -7,17 +7,15 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Certs, Proxy, start
-from tests.e2e.servers import closed_port, page, serve
-from tests.e2e.test_redirect_mode import report
+from tests.support.certs import Certs
+from tests.support.proxy import Launch, report, start
+from tests.support.servers import closed_port, page, serve
 
 pytestmark = pytest.mark.e2e
-Launch = Callable[..., Proxy]
 
 
 def test_rewrite_mode_fetches_https_and_answers_over_http(launch: Launch, certs: Certs) -> None:
@@ -173,7 +171,7 @@ def test_port443_run_serves_and_stops_cleanly_on_sigint(
             "--db",
             str(db),
             "--set",
-            "scripts=tests/e2e/ready.py",
+            "scripts=tests/support/ready_addon.py",
         ]
         argv += [
             "--set",

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Certs, Proxy
-from tests.e2e.servers import closed_port, page, redirect_to, serve, silent_port
+from tests.support.certs import Certs
+from tests.support.proxy import Launch, report
+from tests.support.servers import closed_port, page, redirect_to, serve, silent_port
 
 pytestmark = pytest.mark.e2e
-Launch = Callable[..., Proxy]
-
-
-def report(db: Path) -> dict[str, dict[str, object]]:
-    """`port443 report --json` on the store, by host."""
-    out = subprocess.run(
-        [sys.executable, "-m", "port443", "report", "--json", "--db", str(db)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {row["host"]: row for row in json.loads(out)}
 
 
 def test_probe_success_redirects_and_https_is_tunnelled_with_the_sites_own_certificate(

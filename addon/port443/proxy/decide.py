@@ -29,13 +29,15 @@ Prober = Callable[[str], Awaitable[ProbeResult]]
 
 @dataclass(frozen=True, slots=True)
 class Learned:
-    """What a probe (or a detected redirect loop) taught about a host, until `expires`."""
+    """What a probe (or a confirmed redirect loop) taught about a host, or one path of it, until `expires`."""
 
     host: str
     secure: bool
     reason: str
     detail: str
     expires: float
+    path: str = ""
+    """Empty for the whole host; else the one path (no query) this is about, e.g. a path whose HTTPS bounces."""
 
 
 class Step(StrEnum):

@@ -9,7 +9,7 @@ from mitmproxy.test import taddons
 from port443.mitm.log import InsecureLog
 from port443.proxy.decide import Decision, Step
 from port443.proxy.store import InsecureStore
-from tests.unit.mitm.test_upgrade import http_flow
+from tests.support.flows import http_flow
 
 
 def test_insecure_log_records_decisions(tmp_path: Path) -> None:

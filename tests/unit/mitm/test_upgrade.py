@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 from mitmproxy import exceptions, http
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import taddons, tutils
 
 from port443.mitm.upgrade import HttpsUpgrade
 from port443.proxy.decide import Decision, Step
+from tests.support.flows import http_flow
 
 RULESET = "name: Mine\ntargets: [mine.test]\nrules:\n  - from: '^http:'\n    to: 'https:'\nexclusions: [^http://mine\\.test/old/]\n"
 
@@ -28,12 +29,6 @@ async def handle(up: HttpsUpgrade, flow: http.HTTPFlow) -> None:
     pending = up.request(flow)
     if pending is not None:
         await pending
-
-
-def http_flow(url: str) -> http.HTTPFlow:
-    flow = tflow.tflow()
-    flow.request.url = url
-    return flow
 
 
 async def test_redirect_mode_answers_with_a_redirect(rules: Path) -> None:

@@ -17,7 +17,7 @@ import trustme
 from port443.errors import ProbeError
 from port443.net.connect import make_ssl_context, parse_connect_to
 from port443.net.probe import ProbeResult, ProbeStatus, classify, probe
-from tests.e2e.servers import closed_port, silent_port
+from tests.support.servers import closed_port, silent_port
 
 HOST = "site.test"
 
