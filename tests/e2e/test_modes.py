@@ -81,7 +81,7 @@ def test_rewrite_mode_checks_https_before_trusting_a_ruleset(
         assert response.status_code == 200 and "<h1>plain</h1>" in response.text  # not an error page
         assert proxy.stop() == 0
     row = report(db)["ruled.test"]
-    assert row["reason"] == "bad-certificate" and "ruleset would upgrade" in str(row["detail"])
+    assert row["reason"] == "bad-certificate" and "ruleset 'R' would upgrade" in str(row["detail"])
 
 
 def test_strict_mode_warns_and_the_secret_link_opens_an_exception(launch: Launch, certs: Certs) -> None:

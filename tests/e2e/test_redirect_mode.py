@@ -124,7 +124,7 @@ def test_rulesets_upgrade_without_probing_and_exclusions_stay_on_http(
     assert report(db)["ruled.test"]["reason"] == "excluded-by-rule"
 
 
-def test_a_redirect_loop_is_detected_and_the_host_left_on_http(
+def test_a_redirect_loop_is_confirmed_and_only_that_path_left_on_http(
     launch: Launch, certs: Certs, tmp_path: Path
 ) -> None:
     def https_handler(req):  # type: ignore[no-untyped-def]
@@ -139,12 +139,17 @@ def test_a_redirect_loop_is_detected_and_the_host_left_on_http(
         )
         with proxy.client(follow_redirects=True) as client:
             response = client.get("http://loop.test/page")
-            again = client.get("http://loop.test/other")
+            again = client.get("http://loop.test/page")
+            home = client.get("http://loop.test/")
         assert response.status_code == 200 and "plain loop" in response.text
         assert [str(r.url) for r in response.history] == ["http://loop.test/page", "https://loop.test/page"]
-        assert again.history == []  # remembered: no more upgrades for this host
+        assert again.history == []  # the confirmed loop is remembered for this path ...
+        assert [str(r.url) for r in home.history] == ["http://loop.test/"]  # ... and only for it
+        assert str(home.url) == "https://loop.test/" and home.text == "home"
         assert proxy.stop() == 0
-    assert report(db)["loop.test"]["reason"] == "redirect-loop"
+    row = report(db)["loop.test"]
+    assert (row["reason"], row["hits"]) == ("redirect-loop", 2)
+    assert "HTTPS /page sends clients back to HTTP" in str(row["detail"])
 
 
 def test_exempt_hosts_are_never_upgraded(launch: Launch) -> None:

@@ -128,7 +128,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     """`port443 explain URL`."""
     from port443.net.probe import probe
-    from port443.proxy.decide import Decider
+    from port443.proxy.decide import Decider, Decision, Reason
     from port443.proxy.hsts import PreloadList
 
     index = common.load_index_for(args)
@@ -141,9 +141,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     decider = Decider(index, preload=PreloadList(), prober=prober if args.probe else None)  # type: ignore[arg-type]
     decision = asyncio.run(decider.decide(args.url))
-    if not args.probe and decision.reason == "not-probed":
-        decision = type(decision)(
-            False, None, decision.step, "unknown", "no rule or list decides; --probe would check port 443"
+    if not args.probe and decision.reason is Reason.NOT_PROBED:
+        decision = Decision.stay(
+            decision.step, Reason.UNKNOWN, "no rule or list decides; --probe would check port 443"
         )
     record = {
         "url": args.url,

@@ -77,7 +77,13 @@ def add_options(loader: Loader) -> None:
         "port443_loop_window",
         int,
         10,
-        "A client asking again for an HTTP URL it was just redirected from within this many seconds means a redirect loop: the host is left on HTTP.",
+        "Seconds within which a client asking again for an http URL it was just redirected from is suspected of a redirect loop. A suspicion is confirmed by asking the https URL before anything is learned; only a burst of repeats (a browser in a loop) leaves that one client on HTTP without confirmation.",
+    )
+    loader.add_option(
+        "port443_confirm_rules",
+        bool,
+        True,
+        "Confirm that HTTPS works on a ruleset's target (one shared probe, remembered like other probes) before the first upgrade by that ruleset; rulesets can be stale. Turn off to trust your rules blindly.",
     )
     loader.add_option(
         "port443_connect_to",

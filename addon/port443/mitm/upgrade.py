@@ -1,8 +1,9 @@
 """HttpsUpgrade: decides on each plain-HTTP request (through proxy.decide) and redirects, rewrites or warns.
 
 Options are `port443_*` (mitm/options.py); a bad value raises OptionsError in `configure` and the previous
-state stays. Hooks never raise for bad traffic. The rules are reloaded off the event loop when a user
-ruleset file changes, keeping a broken file's last good version.
+state stays. Hooks never raise for bad traffic. A client coming back for a URL it was just redirected from
+is checked by proxy.loops and confirmed before anything is learned; in rewrite mode only the site's own
+failure (no connection, no TLS) is remembered, never a client giving up.
 """
 
 from __future__ import annotations
@@ -11,45 +12,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.utils import asyncio_utils
 
-from port443.engine.cache import default_cache_dir, load_rules
-from port443.engine.index import Activation, RuleIndex
-from port443.engine.shipped import shipped_rules_path
 from port443.engine.watch import FileWatcher
 from port443.errors import Port443Error
+from port443.mitm import state
 from port443.mitm.options import add_options
-from port443.net.connect import make_ssl_context, parse_connect_to
-from port443.net.probe import probe
+from port443.net.probe import NETWORK_ERRORS, ProbeStatus
 from port443.proxy.bypass import BYPASS_PATH, Bypasses, warning_page
-from port443.proxy.decide import Decider, Decision, Learned, Settings, Step
+from port443.proxy.decide import Decider, Decision, Reason, Step
 from port443.proxy.fixups import adapt_response
-from port443.proxy.hsts import PreloadList
+from port443.proxy.loops import LoopGuard, Suspicion
 
 logger = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = (301, 302, 307, 308)
-_MAX_RECENT_REDIRECTS = 100_000
-_OPTIONS_THAT_REBUILD = {
-    "port443_rules",
-    "port443_shipped_rules",
-    "port443_platforms",
-    "port443_never_upgrade",
-    "port443_hsts_preload",
-    "port443_probe",
-    "port443_probe_timeout",
-    "port443_connect_to",
-    "port443_secure_ttl",
-    "port443_insecure_ttl",
-    "ssl_insecure",
-    "ssl_verify_upstream_trusted_ca",
-    "ssl_verify_upstream_trusted_confdir",
-}
+_CLIENT_GAVE_UP = ("Client disconnected.", flow.Error.KILLED_MESSAGE)
 
 
 class HttpsUpgrade:
@@ -60,8 +43,8 @@ class HttpsUpgrade:
         self.rule_paths: list[str] = []
         self.rule_errors = 0
         self.bypasses = Bypasses()
+        self.loops = LoopGuard()
         self.watcher: FileWatcher | None = None
-        self._recent_redirects: dict[tuple[str, str], float] = {}
         self._built_from: tuple[str, ...] = ()
 
     def load(self, loader: Loader) -> None:
@@ -75,69 +58,22 @@ class HttpsUpgrade:
             )
         if "port443_probe_timeout" in updated and not 0 < opts.port443_probe_timeout <= 60_000:
             raise exceptions.OptionsError("port443_probe_timeout: must be between 1 and 60000 milliseconds")
+        if "port443_loop_window" in updated:
+            if opts.port443_loop_window <= 0:
+                raise exceptions.OptionsError("port443_loop_window: must be at least 1 second")
+            self.loops.window = float(opts.port443_loop_window)
         if "port443_bypass_ttl" in updated:
             self.bypasses.ttl = float(opts.port443_bypass_ttl)
-        wanted = tuple(repr(getattr(opts, name)) for name in sorted(_OPTIONS_THAT_REBUILD))
-        if self.decider is None or (updated & _OPTIONS_THAT_REBUILD and wanted != self._built_from):
+        wanted = tuple(repr(getattr(opts, name)) for name in sorted(state.OPTIONS_THAT_REBUILD))
+        if self.decider is None or (updated & state.OPTIONS_THAT_REBUILD and wanted != self._built_from):
             # Unchanged values (mitmproxy rolling back a refused option, say) keep the current state as is.
             try:
-                self._rebuild(opts)
+                built = state.build(opts, self.decider)
             except (Port443Error, OSError) as e:
                 raise exceptions.OptionsError(f"port443: {e}") from e
+            self.decider, self.rule_paths = built.decider, built.rule_paths
+            self.rule_errors, self.watcher = built.rule_errors, built.watcher
             self._built_from = wanted
-
-    def _rebuild(self, opts: Any) -> None:
-        """Build the complete new state, then swap it in: a failure leaves the old state serving."""
-        paths = [str(Path(p).expanduser()) for p in opts.port443_rules]
-        if opts.port443_shipped_rules:
-            paths.append(str(shipped_rules_path()))
-        index = self._load_index(paths, opts)
-        connect_to = parse_connect_to(list(opts.port443_connect_to))
-        context = make_ssl_context(
-            cafile=opts.ssl_verify_upstream_trusted_ca,
-            capath=opts.ssl_verify_upstream_trusted_confdir,
-            insecure=opts.ssl_insecure,
-        )
-        if opts.ssl_insecure:
-            logger.warning("port443: ssl_insecure is set: probes will not verify certificates")
-        timeout = opts.port443_probe_timeout / 1000
-
-        async def prober(host: str) -> Any:
-            return await probe(host, timeout=timeout, context=context, connect_to=connect_to)
-
-        settings = Settings(
-            never=tuple(opts.port443_never_upgrade),
-            use_hsts=opts.port443_hsts_preload,
-            use_probe=opts.port443_probe,
-            secure_ttl=float(opts.port443_secure_ttl),
-            insecure_ttl=float(opts.port443_insecure_ttl),
-        )
-        old = self.decider
-        decider = Decider(
-            index,
-            preload=old.preload if old is not None and old.preload is not None else PreloadList(),
-            prober=prober,
-            settings=settings,
-            learned=old.learned.values() if old is not None else (),
-        )
-        decider.on_learned = old.on_learned if old is not None else None
-        self.decider, self.rule_paths = decider, paths
-        user_paths = [p for p in paths if p != str(shipped_rules_path())]
-        self.watcher = FileWatcher(user_paths) if user_paths else None
-
-    def _load_index(self, paths: list[str], opts: Any) -> RuleIndex:
-        activation = Activation(frozenset(opts.port443_platforms))
-        loaded = load_rules(paths, cache_dir=default_cache_dir(), activation=activation)
-        for error in loaded.errors:
-            for problem in error.problems[:5]:
-                logger.warning(
-                    f"port443: ruleset problem (file skipped, or its last good version kept): {problem}"
-                )
-        self.rule_errors = len(loaded.errors)
-        logger.info(
-            f"port443: {len(loaded.index)} rulesets loaded from {loaded.files} files in {loaded.seconds:.2f}s"
-        )
-        return loaded.index
 
     def running(self) -> None:
         asyncio_utils.create_task(self._watch_rules(), name="port443 rules watcher", keep_ref=True)
@@ -151,42 +87,75 @@ class HttpsUpgrade:
                 continue
             try:
                 await self._reload()
-            except Exception as e:  # a reload failure must never stop the proxy
-                logger.error(f"port443: reload failed, keeping the previous rules: {e}")
+            except Exception:  # a reload failure must never stop the proxy; say exactly what failed
+                logger.exception("port443: reload failed, keeping the previous rules")
 
     async def _reload(self) -> None:
         decider = self.decider
         if decider is None:
             return
-        opts: Any = ctx.options
-        index = await asyncio.to_thread(self._load_index, self.rule_paths, opts)
-        decider.index = index  # immutable index: one reference swap
+        index, errors = await asyncio.to_thread(
+            state.load_index, self.rule_paths, ctx.options.port443_platforms
+        )
+        decider.index, self.rule_errors = index, errors  # immutable index: one reference swap
         logger.info("port443: rules reloaded")
 
-    @command.command("port443.reload")
+    # mitmweb's command route only matches [a-z.]+, so each command also has a name without digits.
+    @command.command("httpsupgrade.reload")
     def reload(self) -> None:
         """Reload the rulesets now (bad files are reported and skipped)."""
         if self.decider is None:
             raise exceptions.CommandError("port443 is not configured yet")
         try:
-            self.decider.index = self._load_index(self.rule_paths, ctx.options)
+            self.decider.index, self.rule_errors = state.load_index(
+                self.rule_paths, ctx.options.port443_platforms
+            )
         except Port443Error as e:
             raise exceptions.CommandError(str(e)) from e
 
-    @command.command("port443.stats")
+    @command.command("port443.reload")
+    def reload_alias(self) -> None:
+        """Reload the rulesets now (the same as httpsupgrade.reload)."""
+        self.reload()
+
+    @command.command("httpsupgrade.stats")
     def stats(self) -> str:
         """Rulesets, probes and what was learned so far."""
         d = self.decider
         if d is None:
             return "port443 is not configured yet"
-        secure = sum(1 for x in d.learned.values() if x.secure)
+        entries = d.entries()
+        secure = sum(1 for x in entries if x.secure)
         return (
             f"rulesets: {len(d.index)} ({self.rule_errors} files skipped); probes started: {d.probes_started}; "
-            f"hosts learned: {secure} secure, {len(d.learned) - secure} insecure"
+            f"learned: {secure} secure, {len(entries) - secure} insecure"
         )
 
+    @command.command("port443.stats")
+    def stats_alias(self) -> str:
+        """Rulesets, probes and what was learned so far (the same as httpsupgrade.stats)."""
+        return str(self.stats())
+
+    @command.command("httpsupgrade.forget")
+    def forget(self, host: str) -> str:
+        """Forget what was learned about a host (every path), in memory and in the store."""
+        if self.decider is None:
+            raise exceptions.CommandError("port443 is not configured yet")
+        name = host.strip().lower().rstrip(".")
+        gone = self.decider.forget(name)
+        log = ctx.master.addons.get("insecurelog")
+        store = getattr(log, "store", None)
+        if store is not None and hasattr(store, "forget"):
+            gone = max(gone, store.forget(name))
+        return f"{name}: {gone} learned entries forgotten"
+
+    @command.command("port443.forget")
+    def forget_alias(self, host: str) -> str:
+        """Forget what was learned about a host (the same as httpsupgrade.forget)."""
+        return str(self.forget(host))
+
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        """Decide synchronously when no network is needed (nearly always); only a probe makes this async.
+        """Decide synchronously when no network is needed (nearly always); a probe makes this async.
 
         mitmproxy awaits what a hook returns, so the common case costs no coroutine at all.
         """
@@ -196,8 +165,8 @@ class HttpsUpgrade:
             return None
         try:
             return self._handle(flow, self.decider)
-        except Exception as e:  # bad traffic is logged and let through, never a crash
-            logger.warning(f"port443: {flow.request.pretty_host}: {type(e).__name__}: {e}")
+        except Exception:  # a bug shows with its traceback, and the request goes through untouched
+            logger.exception(f"port443: {flow.request.pretty_host}: request hook failed")
             return None
 
     def _handle(self, flow: http.HTTPFlow, decider: Decider) -> Awaitable[None] | None:
@@ -212,53 +181,70 @@ class HttpsUpgrade:
                 return None
         url = flow.request.pretty_url
         if mode == "strict" and self.bypasses.allowed(host):
-            decision: Decision | None = Decision(False, None, Step.BYPASS, "user chose to continue over HTTP")
+            decision = Decision.stay(Step.BYPASS, Reason.USER_BYPASS, "user chose to continue over HTTP")
         else:
-            decision = decider.decide_known(url)
-        if decision is None or (mode == "rewrite" and decider.needs_confirmation(decision)):
-            return self._handle_after_probe(flow, decider, decision, mode, url, host)
-        self._act(flow, decider, decision, mode, url, host)
+            known = decider.decide_known(url, fetches_https=mode == "rewrite")
+            if known is None:
+                return self._decide_and_act(flow, decider, mode, url, host)
+            decision = known
+        suspicion = self._suspicion(flow, decision, mode, url)
+        if suspicion is Suspicion.REPEAT:
+            return self._confirm_and_act(flow, decider, decision, mode, url, host)
+        self._act(flow, _after(decision, suspicion), mode, url, host)
         return None
 
-    async def _handle_after_probe(
-        self, flow: http.HTTPFlow, decider: Decider, decision: Decision | None, mode: str, url: str, host: str
+    async def _decide_and_act(
+        self, flow: http.HTTPFlow, decider: Decider, mode: str, url: str, host: str
     ) -> None:
         try:
-            if decision is None:
-                decision = await decider.decide(url)
-            if mode == "rewrite" and decision.upgrade and decision.step in (Step.RULESET, Step.HSTS):
-                decision = await decider.confirm(decision)
-            self._act(flow, decider, decision, mode, url, host)
-        except Exception as e:  # bad traffic is logged and let through, never a crash
-            logger.warning(f"port443: {host}: {type(e).__name__}: {e}")
+            decision = await decider.decide(url, fetches_https=mode == "rewrite")
+            suspicion = self._suspicion(flow, decision, mode, url)
+            if suspicion is Suspicion.REPEAT:
+                await self._confirm_and_act(flow, decider, decision, mode, url, host)
+            else:
+                self._act(flow, _after(decision, suspicion), mode, url, host)
+        except Exception:  # a bug shows with its traceback, and the request goes through untouched
+            logger.exception(f"port443: {host}: deciding failed")
 
-    def _act(
+    def _suspicion(self, flow: http.HTTPFlow, decision: Decision, mode: str, url: str) -> Suspicion:
+        """Only a redirect can loop: a client back for the URL it was just redirected from is a suspect."""
+        if not decision.upgrade or mode == "rewrite":
+            return Suspicion.NONE
+        return self.loops.check(_client(flow), url, time.monotonic())
+
+    async def _confirm_and_act(
         self, flow: http.HTTPFlow, decider: Decider, decision: Decision, mode: str, url: str, host: str
     ) -> None:
-        if decision.upgrade and self._is_loop(flow, url, decider, host):
-            decision = Decision(False, None, Step.LOOP, Step.LOOP.value, "HTTPS sent the client back to HTTP")
+        """Ask the https URL ourselves: only a redirect back to plain HTTP is a loop, and then it is a fact."""
+        target = urlsplit(decision.url or "")
+        name, path = target.hostname or "", target.path or "/"
+        if decider.path_prober is not None and name and target.port in (None, 443):
+            try:
+                result = await decider.probe_path(name, path)
+            except NETWORK_ERRORS as e:  # the prober classifies these; this is belt and braces
+                logger.warning(f"port443: {name}: loop check failed: {e}")
+            else:
+                if result.status is ProbeStatus.REDIRECTS_TO_HTTP:
+                    detail = f"HTTPS {path} sends clients back to HTTP ({result.detail})"
+                    decider.learn_insecure(name, Reason.REDIRECT_LOOP, detail, path=path)
+                    logger.warning(f"port443: redirect loop confirmed on {name}{path}: leaving it on HTTP")
+                    decision = Decision.stay(Step.LOOP, Reason.REDIRECT_LOOP, detail, decision.ruleset)
+                else:
+                    self.loops.cleared(url, time.monotonic())
+        self._act(flow, decision, mode, url, host)
+
+    def _act(self, flow: http.HTTPFlow, decision: Decision, mode: str, url: str, host: str) -> None:
         flow.metadata["port443.decision"] = decision
         if decision.upgrade and decision.url is not None:
             self._upgrade(flow, url, decision, mode)
-        elif mode == "strict" and decision.insecure and decision.step is not Step.EXCLUDED:
+        elif (
+            mode == "strict"
+            and decision.insecure
+            and decision.step is not Step.EXCLUDED
+            and _is_navigation(flow.request)
+        ):
             self._warn(flow, host, url, decision)
         _annotate(flow, decision)
-
-    def _is_loop(self, flow: http.HTTPFlow, url: str, decider: Decider, host: str) -> bool:
-        """The client asks again for the very URL we just redirected it from: HTTPS sent it back."""
-        now = time.monotonic()
-        window = float(ctx.options.port443_loop_window)
-        recent = self._recent_redirects
-        # Oldest first (see _upgrade): drop what left the window, and cap the memory a flood could take.
-        while recent and (now - next(iter(recent.values())) >= window or len(recent) > _MAX_RECENT_REDIRECTS):
-            del recent[next(iter(recent))]
-        last = recent.get((_client(flow), url))
-        if last is not None and now - last < window:
-            expires = time.time() + decider.settings.insecure_ttl
-            decider.learn(Learned(host, False, Step.LOOP.value, "HTTPS redirects back to HTTP", expires))
-            logger.warning(f"port443: redirect loop on {host}: leaving it on HTTP")
-            return True
-        return False
 
     def _upgrade(self, flow: http.HTTPFlow, url: str, decision: Decision, mode: str) -> None:
         assert decision.url is not None
@@ -272,9 +258,7 @@ class HttpsUpgrade:
             else:
                 flow.request.url = decision.url
             return
-        key = (_client(flow), url)
-        self._recent_redirects.pop(key, None)  # re-insert at the end: the dict stays ordered by time
-        self._recent_redirects[key] = time.monotonic()
+        self.loops.redirected(_client(flow), url, time.monotonic())
         status = int(ctx.options.port443_redirect_status)
         flow.response = http.Response.make(
             status,
@@ -293,15 +277,22 @@ class HttpsUpgrade:
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
-        """Rewrite mode: HTTPS upstream failed; remember it so the next request goes over HTTP."""
+        """Rewrite mode: when the site's HTTPS itself failed, remember it so the next requests go over HTTP.
+
+        A client that gave up (a timeout on a slow page) says nothing about the site; neither does a failure
+        after the TLS connection was up. Either is left alone.
+        """
         original = flow.metadata.get("port443.original_url")
-        if original is None or self.decider is None:
+        if original is None or self.decider is None or flow.error is None or flow.response is not None:
             return
-        host = flow.request.pretty_host
-        expires = time.time() + self.decider.settings.insecure_ttl
-        detail = str(flow.error.msg) if flow.error else "upstream HTTPS failed"
-        self.decider.learn(Learned(host, False, "tls-error", detail, expires))
-        flow.metadata["port443.decision"] = Decision(False, None, Step.LEARNED, "tls-error", detail)
+        message = str(flow.error.msg)
+        if message in _CLIENT_GAVE_UP or flow.server_conn.timestamp_tls_setup is not None:
+            return
+        host = flow.request.pretty_host.lower().rstrip(".")
+        reason = _failure_reason(message)
+        self.decider.learn_insecure(host, reason, message)
+        flow.metadata["port443.decision"] = Decision.stay(Step.LEARNED, reason, message)
+        logger.warning(f"port443: HTTPS to {host} failed ({message}): its next requests go over HTTP")
 
     def response(self, flow: http.HTTPFlow) -> None:
         """Rewrite mode: keep the site working over the client's plain-HTTP connection."""
@@ -311,10 +302,46 @@ class HttpsUpgrade:
         headers = flow.response.headers
         if "Set-Cookie" not in headers and "Location" not in headers:
             return  # nothing to adapt (most responses)
-        host = flow.request.pretty_host
-        if adapt_response(headers, host) and self.decider is not None:
-            expires = time.time() + self.decider.settings.insecure_ttl
-            self.decider.learn(Learned(host, False, Step.LOOP.value, "HTTPS redirects to HTTP", expires))
+        host = flow.request.pretty_host.lower().rstrip(".")
+        back = adapt_response(headers, host)
+        if back is not None and self.decider is not None and _same_page(back, str(original)):
+            # Only a page that sends clients back to its own http URL loops; an open redirect elsewhere does not.
+            path = urlsplit(str(original)).path or "/"
+            detail = f"HTTPS {path} redirects to {back}"
+            self.decider.learn_insecure(host, Reason.REDIRECT_LOOP, detail, path=path)
+
+
+def _after(decision: Decision, suspicion: Suspicion) -> Decision:
+    """A burst of repeats keeps this client (only) on HTTP for this URL, without learning anything."""
+    if suspicion is not Suspicion.BURST:
+        return decision
+    detail = "this client keeps coming back from HTTPS (a loop for it; other devices are still upgraded)"
+    return Decision.stay(Step.LOOP, Reason.REDIRECT_LOOP, detail, decision.ruleset)
+
+
+def _failure_reason(message: str) -> Reason:
+    lowered = message.lower()
+    if "certificate" in lowered:
+        return Reason.BAD_CERT
+    if "refused" in lowered:
+        return Reason.REFUSED
+    if "timed out" in lowered or "timeout" in lowered:
+        return Reason.TIMEOUT
+    return Reason.TLS_ERROR
+
+
+def _same_page(location: str, original: str) -> bool:
+    a, b = urlsplit(location), urlsplit(original)
+    return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.path or "/") == (b.path or "/")
+
+
+def _is_navigation(request: http.Request) -> bool:
+    """A page the user opens (worth a warning page), not an image or script that would break on one."""
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return str(mode) == "navigate"
+    accept = str(request.headers.get("Accept", "*/*")).strip()
+    return accept in ("", "*/*") or "text/html" in accept  # curl and scripts send */*; images name image/
 
 
 def _client(flow: http.HTTPFlow) -> str:

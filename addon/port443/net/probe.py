@@ -54,12 +54,17 @@ async def probe(
     host: str,
     port: int = 443,
     *,
+    path: str = "/",
     timeout: float,
     context: ssl.SSLContext,
     connect_to: Mapping[tuple[str, int], tuple[str, int]] | None = None,
     connect: Connect = asyncio.open_connection,
 ) -> ProbeResult:
-    """Probe HTTPS on `host:port` within `timeout` seconds (connect, handshake and first response together)."""
+    """Probe HTTPS on `host:port` within `timeout` seconds (connect, handshake and first response together).
+
+    `path` is what the HEAD request asks for: `/` tells whether the site's HTTPS works at all; another path
+    tells whether that one page sends clients back to plain HTTP (a suspected redirect loop).
+    """
     started = time.monotonic()
     writer: asyncio.StreamWriter | None = None
     try:
@@ -69,8 +74,8 @@ async def probe(
             )
             tls = writer.get_extra_info("ssl_object")
             version = tls.version() if tls is not None else None
-            status, location = await _first_response(reader, writer, host)
-    except Exception as e:  # everything the network throws is a result here (cancellation still propagates)
+            status, location = await _first_response(reader, writer, host, path)
+    except NETWORK_ERRORS as e:  # what the network throws is a result; a bug still propagates
         kind, detail = classify(e)
         return ProbeResult(host, kind, detail, time.monotonic() - started)
     finally:
@@ -78,7 +83,7 @@ async def probe(
             writer.close()
     elapsed = time.monotonic() - started
     if status is not None and 300 <= status < 400 and location is not None:
-        target = urljoin(f"https://{host}/", location)
+        target = urljoin(f"https://{host}{path}", location)
         if urlsplit(target).scheme == "http":
             return ProbeResult(
                 host, ProbeStatus.REDIRECTS_TO_HTTP, f"{status} to {target}", elapsed, version, status
@@ -88,12 +93,13 @@ async def probe(
 
 
 async def _first_response(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str
 ) -> tuple[int | None, str | None]:
-    """Send `HEAD /` and return the status code and Location header, if any."""
-    writer.write(
-        f"HEAD / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: port443-probe\r\nConnection: close\r\n\r\n".encode()
+    """Send `HEAD path` and return the status code and Location header, if any."""
+    request = (
+        f"HEAD {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: port443-probe\r\nConnection: close\r\n\r\n"
     )
+    writer.write(request.encode("latin-1", "replace"))
     await writer.drain()
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -110,7 +116,11 @@ async def _first_response(
     return status, location
 
 
-def classify(error: Exception) -> tuple[ProbeStatus, str]:
+NETWORK_ERRORS = (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, UnicodeError)
+"""What a connection to a site may raise (ssl.SSLError is an OSError); anything else is a bug."""
+
+
+def classify(error: BaseException) -> tuple[ProbeStatus, str]:
     """Map a connection error to a status and a human-readable detail."""
     if isinstance(error, ssl.SSLCertVerificationError):
         return ProbeStatus.BAD_CERT, getattr(error, "verify_message", None) or str(error)

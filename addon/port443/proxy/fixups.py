@@ -2,7 +2,7 @@
 
 Cookies marked Secure would never come back over the client's HTTP connection, so the flag is dropped for
 that one hop (the connection between port443 and the site stays HTTPS). Locations are never rewritten from
-https to http; a site whose HTTPS redirects back to HTTP is reported so the caller stops upgrading it. Pure.
+https to http; an http Location back to the same host is reported, so the caller can tell a loop. Pure.
 """
 
 from __future__ import annotations
@@ -17,16 +17,20 @@ _SECURE_ATTRIBUTE = re.compile(r";\s*secure\s*(?=;|$)", re.IGNORECASE)
 _SAMESITE_NONE = re.compile(r";\s*samesite\s*=\s*none\s*(?=;|$)", re.IGNORECASE)
 
 
-def adapt_response(headers: Any, host: str) -> bool:
-    """Adjust `headers` (a mitmproxy Headers or a dict) in place; True if the site redirects back to HTTP."""
+def adapt_response(headers: Any, host: str) -> str | None:
+    """Adjust `headers` (a mitmproxy Headers or a dict) in place.
+
+    Returns the http Location on the same host when the site's HTTPS sends the client back to plain HTTP
+    (the caller decides whether that is a loop), else None.
+    """
     _unsecure_cookies(headers)
     location = headers.get("Location")
     if location is None:
-        return False
-    target = urlsplit(location)
+        return None
+    target = urlsplit(str(location))
     if target.scheme == "http" and (target.hostname or "").lower() == host.lower():
-        return True  # the site's HTTPS sends us back to HTTP: a loop waiting to happen
-    return False
+        return str(location)
+    return None
 
 
 def _unsecure_cookies(headers: Any) -> None:

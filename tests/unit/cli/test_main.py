@@ -152,8 +152,8 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     [
         ("http://www.example.test/a", True, "ruleset", "ruleset"),
         ("http://example.test/old/x", False, "excluded-by-rule", "excluded-by-rule"),
-        ("http://10.1.2.3/", False, "exempt", "local or non-public address"),
-        ("http://printer/", False, "exempt", "single-label name"),
+        ("http://10.1.2.3/", False, "exempt", "exempt: local or non-public address"),
+        ("http://printer/", False, "exempt", "exempt: single-label name"),
         ("http://unknown.test/", False, "probe", "unknown"),  # no traffic without --probe
     ],
 )
@@ -162,7 +162,8 @@ def test_explain(
 ) -> None:
     code, out, _ = run(capsys, "explain", "--json", "--rules", str(rules), url)
     row = json.loads(out)
-    assert code == 0 and (row["upgrade"], row["step"], row["reason"]) == (upgrade, step, reason)
+    said = row["reason"] + (f": {row['detail']}" if row["reason"] == "exempt" else "")
+    assert code == 0 and (row["upgrade"], row["step"], said) == (upgrade, step, reason)
 
 
 def test_report_without_a_store_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

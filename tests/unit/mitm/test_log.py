@@ -7,7 +7,7 @@ from pathlib import Path
 from mitmproxy.test import taddons
 
 from port443.mitm.log import InsecureLog
-from port443.proxy.decide import Decision, Step
+from port443.proxy.decide import Decision, Reason, Step
 from port443.proxy.store import InsecureStore
 from tests.support.flows import http_flow
 
@@ -17,10 +17,14 @@ def test_insecure_log_records_decisions(tmp_path: Path) -> None:
     with taddons.context(log) as tctx:
         tctx.configure(log, port443_db=str(tmp_path / "db.sqlite3"))
         flow = http_flow("http://plain.test/path?secret=1")
-        flow.metadata["port443.decision"] = Decision(False, None, Step.PROBE, "refused", "connection refused")
+        flow.metadata["port443.decision"] = Decision(
+            False, None, Step.PROBE, Reason.REFUSED, "connection refused"
+        )
         log.request(flow)
         upgraded = http_flow("http://mine.test/")
-        upgraded.metadata["port443.decision"] = Decision(True, "https://mine.test/", Step.RULESET, "ruleset")
+        upgraded.metadata["port443.decision"] = Decision(
+            True, "https://mine.test/", Step.RULESET, Reason.RULESET
+        )
         log.request(upgraded)
         log.done()
 

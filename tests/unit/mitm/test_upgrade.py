@@ -130,7 +130,9 @@ async def test_only_a_probe_makes_the_hook_asynchronous(rules: Path) -> None:
 
     up = HttpsUpgrade()
     with taddons.context(up) as tctx:
-        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
+        tctx.configure(
+            up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_confirm_rules=False
+        )
         assert up.decider is not None
         up.decider.prober = fake_probe
         assert up.request(http_flow("http://mine.test/")) is None  # a ruleset decides: no coroutine at all

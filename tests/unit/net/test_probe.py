@@ -230,7 +230,7 @@ class FakeConnect:
         return reader, cast(asyncio.StreamWriter, self.writer)
 
 
-@pytest.mark.parametrize(("error", "status", "detail"), ERROR_CASES)
+@pytest.mark.parametrize(("error", "status", "detail"), [c for c in ERROR_CASES if c[0] != "other"])
 async def test_probe_turns_connection_errors_into_results(
     real_errors: dict[str, Exception],
     client_context: ssl.SSLContext,
@@ -243,6 +243,14 @@ async def test_probe_turns_connection_errors_into_results(
     assert (result.host, result.status, result.detail, result.ok) == (HOST, status, detail, False)
     assert (result.tls_version, result.http_status) == (None, None)
     assert result.seconds >= 0
+
+
+async def test_a_bug_is_not_an_outcome(
+    real_errors: dict[str, Exception], client_context: ssl.SSLContext
+) -> None:
+    # A ValueError from deep inside is a bug: stored as "unreachable" it would hide for a day.
+    with pytest.raises(ValueError, match="boom"):
+        await probe(HOST, timeout=5, context=client_context, connect=FakeConnect(error=real_errors["other"]))
 
 
 async def test_probe_passes_the_name_for_tls_and_the_mapped_address(client_context: ssl.SSLContext) -> None:

@@ -11,7 +11,7 @@ from port443.engine.canon import canonicalize
 from port443.engine.index import RuleIndex
 from port443.engine.ruleset import Rule, Ruleset
 from port443.net.probe import ProbeResult, ProbeStatus
-from port443.proxy.decide import Decider, Decision, Learned, Settings, Step, https_url
+from port443.proxy.decide import Decider, Decision, Learned, Reason, Settings, Step, https_url
 from port443.proxy.hsts import PreloadList
 
 TRIVIAL = Rule("^http:", "https:")
@@ -78,7 +78,11 @@ def clock() -> Clock:
 @pytest.fixture
 def decider(index: RuleIndex, preload: PreloadList, prober: FakeProber, clock: Clock) -> Decider:
     return Decider(
-        index, preload=preload, prober=prober, settings=Settings(never=("corp.test",)), clock=clock
+        index,
+        preload=preload,
+        prober=prober,
+        settings=Settings(never=("corp.test",), confirm_rules=False),
+        clock=clock,
     )
 
 
@@ -91,49 +95,56 @@ def test_the_sample_host_is_preloaded(preload: PreloadList) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://example.test/", Decision(False, None, Step.NOT_HTTP, "not a plain-HTTP URL")),
-        ("ftp://example.test/", Decision(False, None, Step.NOT_HTTP, "not a plain-HTTP URL")),
-        ("http://exa mple.test/", Decision(False, None, Step.NOT_HTTP, "not a plain-HTTP URL")),
-        ("http://192.168.1.1/", Decision(False, None, Step.EXEMPT, "local or non-public address")),
-        ("http://[::1]:8080/", Decision(False, None, Step.EXEMPT, "local or non-public address")),
+        ("https://example.test/", Decision.stay(Step.NOT_HTTP, Reason.NOT_HTTP, "not a plain-HTTP URL")),
+        ("ftp://example.test/", Decision.stay(Step.NOT_HTTP, Reason.NOT_HTTP, "not a plain-HTTP URL")),
+        ("http://exa mple.test/", Decision.stay(Step.NOT_HTTP, Reason.NOT_HTTP, "not a plain-HTTP URL")),
+        ("http://192.168.1.1/", Decision.stay(Step.EXEMPT, Reason.EXEMPT, "local or non-public address")),
+        ("http://[::1]:8080/", Decision.stay(Step.EXEMPT, Reason.EXEMPT, "local or non-public address")),
         (
             "http://nas.local/",
-            Decision(False, None, Step.EXEMPT, "local or special-use name"),
+            Decision.stay(Step.EXEMPT, Reason.EXEMPT, "local or special-use name"),
         ),  # before rulesets
-        ("http://router/", Decision(False, None, Step.EXEMPT, "single-label name")),
-        ("http://captive.apple.com/", Decision(False, None, Step.EXEMPT, "captive-portal check")),
-        ("http://www.CORP.test/", Decision(False, None, Step.EXEMPT, "on the never-upgrade list")),
+        ("http://router/", Decision.stay(Step.EXEMPT, Reason.EXEMPT, "single-label name")),
+        ("http://captive.apple.com/", Decision.stay(Step.EXEMPT, Reason.EXEMPT, "captive-portal check")),
+        ("http://www.CORP.test/", Decision.stay(Step.EXEMPT, Reason.EXEMPT, "on the never-upgrade list")),
         (
             "http://user:pw@www.example.test/a?b=1#c",
             Decision(
-                True, "https://user:pw@www.example.test/a?b=1#c", Step.RULESET, "ruleset", ruleset="Example"
+                True,
+                "https://user:pw@www.example.test/a?b=1#c",
+                Step.RULESET,
+                Reason.RULESET,
+                ruleset="Example",
             ),
         ),
         (
             "http://EXAMPLE.test.:80/x",
-            Decision(True, "https://example.test/x", Step.RULESET, "ruleset", ruleset="Example"),
+            Decision(True, "https://example.test/x", Step.RULESET, Reason.RULESET, ruleset="Example"),
         ),
         (
             "http://u@moves.test/p",
-            Decision(True, "https://u@secure.moves.test/p", Step.RULESET, "ruleset", ruleset="Moves"),
+            Decision(True, "https://u@secure.moves.test/p", Step.RULESET, Reason.RULESET, ruleset="Moves"),
         ),
         (
             "http://example.test/old/page",
-            Decision(False, None, Step.EXCLUDED, "excluded-by-rule", "excluded by Example", "Example"),
+            Decision(False, None, Step.EXCLUDED, Reason.EXCLUDED, "excluded by Example", "Example"),
         ),
         (  # a ruleset's exclusion wins over the HSTS preload list
             f"http://{PRELOADED}/legacy/",
-            Decision(False, None, Step.EXCLUDED, "excluded-by-rule", "excluded by Preloaded", "Preloaded"),
+            Decision(False, None, Step.EXCLUDED, Reason.EXCLUDED, "excluded by Preloaded", "Preloaded"),
         ),
-        ("http://www.paypal.com/a?b", Decision(True, "https://www.paypal.com/a?b", Step.HSTS, "preloaded")),
+        (
+            "http://www.paypal.com/a?b",
+            Decision(True, "https://www.paypal.com/a?b", Step.HSTS, Reason.PRELOADED),
+        ),
         (
             "http://x.dev:8080/",
-            Decision(True, "https://x.dev:8080/", Step.HSTS, "preloaded"),
+            Decision(True, "https://x.dev:8080/", Step.HSTS, Reason.PRELOADED),
         ),  # keeps the port
-        ("http://u:p@x.dev:80/", Decision(True, "https://u:p@x.dev/", Step.HSTS, "preloaded")),
+        ("http://u:p@x.dev:80/", Decision(True, "https://u:p@x.dev/", Step.HSTS, Reason.PRELOADED)),
         (
             "http://new.test:8080/",
-            Decision(False, None, Step.EXEMPT, "non-default port (port 443 says nothing about it)"),
+            Decision.stay(Step.EXEMPT, Reason.NON_DEFAULT_PORT, "port 443 says nothing about this port"),
         ),
     ],
 )
@@ -156,13 +167,13 @@ async def test_hsts_can_be_switched_off(index: RuleIndex, preload: PreloadList, 
 
 
 async def test_learned_answers_until_they_expire(decider: Decider, prober: FakeProber, clock: Clock) -> None:
-    decider.learn(Learned("good.test", True, "ok", "TLSv1.3", expires=2000))
-    decider.learn(Learned("bad.test", False, "refused", "connection refused", expires=2000))
+    decider.learn(Learned("good.test", True, Reason.OK, "TLSv1.3", expires=2000))
+    decider.learn(Learned("bad.test", False, Reason.REFUSED, "connection refused", expires=2000))
     assert await decider.decide("http://u@good.test/a") == Decision(
-        True, "https://u@good.test/a", Step.LEARNED, "ok", "TLSv1.3"
+        True, "https://u@good.test/a", Step.LEARNED, Reason.OK, "TLSv1.3"
     )
     assert await decider.decide("http://bad.test/") == Decision(
-        False, None, Step.LEARNED, "refused", "connection refused"
+        False, None, Step.LEARNED, Reason.REFUSED, "connection refused"
     )
     clock.now = 1999.9
     assert decider.decide_known("http://bad.test/") is not None
@@ -174,12 +185,14 @@ async def test_learned_answers_until_they_expire(decider: Decider, prober: FakeP
 
 
 def test_learned_knowledge_can_come_from_the_store(index: RuleIndex, clock: Clock) -> None:
-    decider = Decider(index, learned=[Learned("old.test", True, "ok", "", expires=5000)], clock=clock)
-    assert decider.decide_known("http://old.test/") == Decision(True, "https://old.test/", Step.LEARNED, "ok")
+    decider = Decider(index, learned=[Learned("old.test", True, Reason.OK, "", expires=5000)], clock=clock)
+    assert decider.decide_known("http://old.test/") == Decision(
+        True, "https://old.test/", Step.LEARNED, Reason.OK
+    )
 
 
 def test_learned_does_not_cover_other_ports(decider: Decider) -> None:
-    decider.learn(Learned("good.test", True, "ok", "", expires=1e12))
+    decider.learn(Learned("good.test", True, Reason.OK, "", expires=1e12))
     decision = decider.decide_known("http://good.test:8080/app")
     assert decision is not None
     assert (decision.upgrade, decision.step) == (False, Step.EXEMPT)  # found as https://good.test/app instead
@@ -193,7 +206,7 @@ def test_learned_does_not_cover_other_ports(decider: Decider) -> None:
     ],
 )
 async def test_probing_off(decider: Decider) -> None:
-    expected = Decision(False, None, Step.PROBE, "not-probed", "probing is off")
+    expected = Decision.stay(Step.PROBE, Reason.NOT_PROBED, "no rule or list decides, and probing is off")
     assert decider.decide_known("http://new.test/") == expected
     assert await decider.decide("http://new.test/") == expected
 
@@ -217,9 +230,9 @@ async def test_probe_result_decides_and_is_learned(
     decision = await decider.decide("http://u:p@new.test/path?q=1")
     detail = f"detail of {status.value}"
     url = "https://u:p@new.test/path?q=1" if upgrade else None
-    assert decision == Decision(upgrade, url, Step.PROBE, status.value, detail)
+    assert decision == Decision(upgrade, url, Step.PROBE, Reason(status.value), detail)
     assert decision.insecure is not upgrade
-    expected = Learned("new.test", upgrade, status.value, detail, 1000 + ttl)
+    expected = Learned("new.test", upgrade, Reason(status.value), detail, 1000 + ttl)
     assert learned == [expected]
     assert decider.learned["new.test"] == expected
     again = await decider.decide("http://new.test/other")
@@ -295,16 +308,16 @@ def test_https_url(url: str, plain: str, keep_port: str) -> None:
 @pytest.mark.parametrize(
     ("decision", "insecure"),
     [
-        (Decision(True, "https://a.test/", Step.RULESET, "ruleset"), False),
-        (Decision(True, "https://a.test/", Step.PROBE, "ok"), False),
-        (Decision(False, None, Step.EXEMPT, "local or non-public address"), False),
-        (Decision(False, None, Step.NOT_HTTP, "not a plain-HTTP URL"), False),
-        (Decision(False, None, Step.BYPASS, "user chose HTTP"), False),
-        (Decision(False, None, Step.EXCLUDED, "excluded-by-rule"), True),
-        (Decision(False, None, Step.PROBE, "refused"), True),
-        (Decision(False, None, Step.PROBE, "not-probed"), True),
-        (Decision(False, None, Step.LEARNED, "timeout"), True),
-        (Decision(False, None, Step.LOOP, "redirect-loop"), True),
+        (Decision(True, "https://a.test/", Step.RULESET, Reason.RULESET), False),
+        (Decision(True, "https://a.test/", Step.PROBE, Reason.OK), False),
+        (Decision.stay(Step.EXEMPT, Reason.EXEMPT, "local or non-public address"), False),
+        (Decision.stay(Step.NOT_HTTP, Reason.NOT_HTTP, "not a plain-HTTP URL"), False),
+        (Decision.stay(Step.BYPASS, Reason.USER_BYPASS, "user chose HTTP"), False),
+        (Decision(False, None, Step.EXCLUDED, Reason.EXCLUDED), True),
+        (Decision(False, None, Step.PROBE, Reason.REFUSED), True),
+        (Decision(False, None, Step.PROBE, Reason.NOT_PROBED), True),
+        (Decision(False, None, Step.LEARNED, Reason.TIMEOUT), True),
+        (Decision(False, None, Step.LOOP, Reason.REDIRECT_LOOP), True),
     ],
 )
 def test_insecure_property(decision: Decision, insecure: bool) -> None:

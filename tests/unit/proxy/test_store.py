@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from port443.errors import StoreError
-from port443.proxy.decide import Learned
+from port443.proxy.decide import Learned, Reason
 from port443.proxy.store import InsecureSite, InsecureStore
 
 
@@ -111,13 +111,13 @@ def test_flush_with_nothing_buffered_writes_nothing(store: InsecureStore) -> Non
 def test_reopen_keeps_everything(path: Path) -> None:
     first = InsecureStore(path)
     first.note_insecure("a.test", "refused", "", "/x", now=5)
-    first.note_learned(Learned("b.test", True, "ok", "TLSv1.3, HTTP 200", expires=1e12))
+    first.note_learned(Learned("b.test", True, Reason.OK, "TLSv1.3, HTTP 200", expires=1e12))
     first.note_upgrade("ruleset")
     first.close()  # close() flushes
     again = InsecureStore(path)
     try:
         assert again.insecure_sites() == [InsecureSite("a.test", "refused", "", 1, 5.0, 5.0, "/x")]
-        assert again.learned(now=0) == [Learned("b.test", True, "ok", "TLSv1.3, HTTP 200", 1e12)]
+        assert again.learned(now=0) == [Learned("b.test", True, Reason.OK, "TLSv1.3, HTTP 200", 1e12)]
         assert again.upgrade_counts() == {"ruleset": 1}
     finally:
         again.close()
@@ -137,17 +137,19 @@ def test_upgrade_counts_add_up_across_flushes(store: InsecureStore) -> None:
 
 
 def test_learned_filters_expired_and_newest_note_wins(store: InsecureStore) -> None:
-    store.note_learned(Learned("a.test", True, "ok", "", expires=100))
-    store.note_learned(Learned("a.test", False, "refused", "", expires=300))  # replaces the buffered one
-    store.note_learned(Learned("b.test", True, "ok", "", expires=200))
+    store.note_learned(Learned("a.test", True, Reason.OK, "", expires=100))
+    store.note_learned(Learned("a.test", False, Reason.REFUSED, "", expires=300))  # replaces the buffered one
+    store.note_learned(Learned("b.test", True, Reason.OK, "", expires=200))
     store.flush()
-    store.note_learned(Learned("b.test", False, "timeout", "", expires=50))  # replaces the stored one
+    store.note_learned(Learned("b.test", False, Reason.TIMEOUT, "", expires=50))  # replaces the stored one
     store.flush()
     assert store.learned(now=0) == [
-        Learned("a.test", False, "refused", "", 300.0),
-        Learned("b.test", False, "timeout", "", 50.0),
+        Learned("a.test", False, Reason.REFUSED, "", 300.0),
+        Learned("b.test", False, Reason.TIMEOUT, "", 50.0),
     ]
-    assert store.learned(now=50) == [Learned("a.test", False, "refused", "", 300.0)]  # expires is exclusive
+    assert store.learned(now=50) == [
+        Learned("a.test", False, Reason.REFUSED, "", 300.0)
+    ]  # expires is exclusive
     assert store.learned(now=300) == []
     assert [x.host for x in store.learned()] == []  # default: now
 
@@ -155,7 +157,7 @@ def test_learned_filters_expired_and_newest_note_wins(store: InsecureStore) -> N
 def test_a_failed_flush_keeps_the_buffer(store: InsecureStore, locked: sqlite3.Connection) -> None:
     store.note_insecure("a.test", "refused", "", "/", now=1)
     store.note_insecure("a.test", "refused", "", "/", now=2)
-    store.note_learned(Learned("b.test", True, "ok", "", expires=1e12))
+    store.note_learned(Learned("b.test", True, Reason.OK, "", expires=1e12))
     store.note_upgrade("probe")
     with pytest.raises(StoreError, match=r"insecure\.sqlite3: cannot write \(database is locked\)") as caught:
         store.flush()
@@ -172,13 +174,13 @@ def test_a_failed_flush_keeps_the_buffer(store: InsecureStore, locked: sqlite3.C
 def test_notes_during_a_failed_flush_are_merged(store: InsecureStore, locked: sqlite3.Connection) -> None:
     store.note_insecure("a.test", "refused", "", "/", now=1)
     store.note_insecure("a.test", "refused", "", "/", now=2)
-    store.note_learned(Learned("b.test", True, "ok", "old", expires=1e12))
+    store.note_learned(Learned("b.test", True, Reason.OK, "old", expires=1e12))
     store.note_upgrade("probe")
 
     def meanwhile(statement: str) -> None:  # the event loop keeps noting while the writer thread works
         if statement.startswith("BEGIN"):
             store._db.set_trace_callback(None)
-            store.note_learned(Learned("b.test", False, "refused", "new", expires=1e12))
+            store.note_learned(Learned("b.test", False, Reason.REFUSED, "new", expires=1e12))
             store.note_upgrade("probe")
 
     store._db.set_trace_callback(meanwhile)
@@ -186,7 +188,7 @@ def test_notes_during_a_failed_flush_are_merged(store: InsecureStore, locked: sq
         store.flush()
     locked.execute("ROLLBACK")
     store.flush()
-    assert store.learned(now=0) == [Learned("b.test", False, "refused", "new", 1e12)]  # newer note wins
+    assert store.learned(now=0) == [Learned("b.test", False, Reason.REFUSED, "new", 1e12)]  # newer note wins
     assert store.upgrade_counts() == {"probe": 2}
 
 
