@@ -13,10 +13,12 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import httpcore
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,10 +40,21 @@ class Proxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client(self, **kwargs: object) -> httpx.Client:
-        """An HTTP client using the proxy, trusting the test CA (for HTTPS through the tunnel)."""
+    def client(self, *, bind: str | None = None, **kwargs: object) -> httpx.Client:
+        """An HTTP client using the proxy, trusting the test CA (for HTTPS through the tunnel).
+
+        `bind`: the client's own address (127.0.0.2, ...), so one proxy sees several devices.
+        """
         verify = ssl.create_default_context(cafile=str(self.ca_pem))
-        return httpx.Client(proxy=self.url, verify=verify, timeout=15, **kwargs)  # type: ignore[arg-type]
+        if bind is None:
+            return httpx.Client(proxy=self.url, verify=verify, timeout=15, **kwargs)  # type: ignore[arg-type]
+        transport = httpx.HTTPTransport(proxy=self.url, verify=verify)
+        # Neither httpx nor httpcore passes local_address on to proxied connections, so the transport's pool
+        # is rebuilt on a network backend that binds every socket it opens.
+        transport._pool = httpcore.HTTPProxy(
+            proxy_url=self.url, ssl_context=verify, network_backend=_BoundBackend(bind)
+        )
+        return httpx.Client(mounts={"all://": transport}, timeout=15, **kwargs)  # type: ignore[arg-type]
 
     def stop(self) -> int:
         """SIGTERM, as a service manager would; returns the exit code."""
@@ -100,6 +113,24 @@ def start(argv: list[str], ca_pem: Path, *, env: dict[str, str] | None = None) -
         process.wait()
         raise AssertionError(f"proxy did not start:\n{proxy.log}")
     return proxy
+
+
+class _BoundBackend(httpcore.SyncBackend):
+    """Opens every TCP connection from one local address, as a second device on the network would."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return super().connect_tcp(host, port, timeout, self.address, socket_options)
 
 
 class Launch(Protocol):

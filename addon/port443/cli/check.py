@@ -73,6 +73,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     with common.progress_bar("Checking sites") if len(targets) > 3 else nullcontext() as progress:
         reports = asyncio.run(check_sites(targets, settings, concurrency=args.concurrency, progress=progress))
     if args.suggest_rule:
+        passed = sum(1 for r in reports if r["passed"])
+        common.error(
+            f"{passed} of {len(reports)} site(s) pass; the YAML below replaces the table (--json or no flag shows it)"
+        )
         print(suggest_rules(reports), end="")
     elif args.json:
         common.print_json(reports)
@@ -100,7 +104,7 @@ def _preload() -> Any:
 
 
 def suggest_rules(reports: list[dict[str, Any]]) -> str:
-    """YAML rulesets (one per registrable domain) for the hosts whose HTTPS fully works."""
+    """YAML rulesets (one per registrable domain) for the hosts that pass with no downgrade at any hop."""
     from port443.check.site import base_domain
     from port443.engine.ruleset import Rule, Ruleset
     from port443.engine.yaml_out import format_ruleset
@@ -108,10 +112,12 @@ def suggest_rules(reports: list[dict[str, Any]]) -> str:
     groups: dict[str, list[str]] = {}
     for r in reports:
         if (
-            r["https"]["reachable"]
+            r["passed"]
+            and r["https"]["reachable"]
             and r["https"]["certificate"]
             and r["https"]["certificate"]["valid"]
             and not r["http"]["downgrade"]
+            and not r["https"].get("downgrade")
         ):
             groups.setdefault(base_domain(r["host"]) or r["host"], []).append(r["host"])
     out = []

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +21,7 @@ from port443.engine.cache import default_cache_dir, load_rules
 from port443.engine.index import Activation, RuleIndex
 from port443.engine.shipped import shipped_rules_path
 from port443.errors import ProbeError, RulesetError, UsageError
+from port443.proxy.decide import Learned
 
 Mappings = dict[tuple[str, int], tuple[str, int]]
 
@@ -165,3 +167,29 @@ def network_settings(args: argparse.Namespace) -> NetworkSettings:
     except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
         raise UsageError(f"--ca-bundle {bundle}: cannot be read as PEM certificates ({e})") from e
     return NetworkSettings(context, connect_to, args.timeout)
+
+
+def read_learned(db: Path | None) -> list[Learned]:
+    """What the proxy learned, from its store (`db`, default the proxy's); nothing when there is no store yet."""
+    from port443.proxy.store import InsecureStore, default_db_path
+
+    path = db or default_db_path()
+    if not path.exists():
+        return []
+    store = InsecureStore(path)
+    try:
+        return store.learned()
+    finally:
+        store.close()
+
+
+def learned_json(entry: Learned) -> dict[str, object]:
+    """One learned entry for scripts: expiry in ISO 8601 UTC, reason from the one vocabulary."""
+    return {
+        "host": entry.host,
+        "path": entry.path or None,
+        "secure": entry.secure,
+        "reason": str(entry.reason),
+        "detail": entry.detail,
+        "expires": datetime.fromtimestamp(entry.expires, UTC).isoformat(timespec="seconds"),
+    }

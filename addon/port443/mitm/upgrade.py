@@ -9,6 +9,7 @@ failure (no connection, no TLS) is remembered, never a client giving up.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from collections.abc import Awaitable
@@ -320,13 +321,16 @@ def _after(decision: Decision, suspicion: Suspicion) -> Decision:
 
 
 def _failure_reason(message: str) -> Reason:
+    """mitmproxy reports a failed upstream connection as text only; read the reason back from it."""
     lowered = message.lower()
     if "certificate" in lowered:
         return Reason.BAD_CERT
-    if "refused" in lowered:
+    if "refused" in lowered or f"[errno {errno.ECONNREFUSED}]" in lowered:
         return Reason.REFUSED
     if "timed out" in lowered or "timeout" in lowered:
         return Reason.TIMEOUT
+    if "connect call failed" in lowered:
+        return Reason.UNREACHABLE
     return Reason.TLS_ERROR
 
 

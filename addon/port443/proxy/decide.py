@@ -135,7 +135,7 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
+class Pending:
     """Only the network can tell: probe `host`, then upgrade to `candidate` (or by the probe) if it works."""
 
     canon: CanonicalURL
@@ -197,18 +197,18 @@ class Decider:
 
         `fetches_https`: the proxy will fetch the https URL itself (rewrite mode), so even HSTS is confirmed.
         """
-        known = self._assess(url, fetches_https)
+        known = self.assess(url, fetches_https=fetches_https)
         return known if isinstance(known, Decision) else None
 
     async def decide(self, url: str, *, fetches_https: bool = False) -> Decision:
         """All steps, probing host:443 if nothing else decides."""
-        known = self._assess(url, fetches_https)
+        known = self.assess(url, fetches_https=fetches_https)
         if isinstance(known, Decision):
             return known
-        if self.prober is None or not self.settings.use_probe:
+        if self.prober is None:
             if known.candidate is not None:
                 return known.candidate  # nothing to confirm with: the rule stands
-            return Decision.stay(Step.PROBE, Reason.NOT_PROBED, "probing is off")
+            return Decision.stay(Step.PROBE, Reason.NOT_PROBED, _NOT_PROBED)
         result = await self.probe(known.host)
         candidate = known.candidate
         if candidate is not None:
@@ -221,7 +221,8 @@ class Decider:
             return self._unless_looped(upgraded)
         return Decision.stay(Step.PROBE, Reason(result.status.value), result.detail)
 
-    def _assess(self, url: str, fetches_https: bool) -> Decision | _Pending:
+    def assess(self, url: str, *, fetches_https: bool = False) -> Decision | Pending:
+        """What the steps that need no network say: a decision, or which host a probe must ask first."""
         canon = canonicalize(url)
         if canon is None or not canon.href.startswith("http://"):
             return Decision.stay(Step.NOT_HTTP, Reason.NOT_HTTP, "not a plain-HTTP URL")
@@ -250,11 +251,11 @@ class Decider:
                 learned = Decision.upgrade_to(https_url(canon), Step.LEARNED, known.reason, known.detail)
                 return self._unless_looped(learned)
             return Decision.stay(Step.LEARNED, known.reason, known.detail)
-        if not self.settings.use_probe or self.prober is None:
-            return Decision.stay(Step.PROBE, Reason.NOT_PROBED, "no rule or list decides, and probing is off")
-        return _Pending(canon, canon.host, None)
+        if not self.settings.use_probe:
+            return Decision.stay(Step.PROBE, Reason.NOT_PROBED, _NOT_PROBED)
+        return Pending(canon, canon.host, None)
 
-    def _trusted(self, canon: CanonicalURL, candidate: Decision, *, confirm: bool) -> Decision | _Pending:
+    def _trusted(self, canon: CanonicalURL, candidate: Decision, *, confirm: bool) -> Decision | Pending:
         """A rule or list would upgrade: what was learned about its target decides, or a probe confirms it."""
         looped = self._unless_looped(candidate)
         if not looped.upgrade:
@@ -267,9 +268,9 @@ class Decider:
         if known is not None and not known.secure:
             why = f"{_source(candidate)} would upgrade, but {known.detail or known.reason}"
             return Decision.stay(Step.LEARNED, known.reason, why, candidate.ruleset)
-        if known is not None or not confirm or not self.settings.use_probe or self.prober is None:
+        if known is not None or not confirm or not self.settings.use_probe:
             return candidate
-        return _Pending(canon, host, candidate)
+        return Pending(canon, host, candidate)
 
     def _unless_looped(self, decision: Decision) -> Decision:
         """A confirmed loop on the target's path (or a bouncing root) keeps the request on HTTP."""
@@ -332,6 +333,9 @@ class Decider:
         learned = Learned(host, False, reason, detail, self.clock() + self.settings.insecure_ttl, scope)
         self.learn(learned)
         return learned
+
+
+_NOT_PROBED = "no rule or list decides, and probing is off"
 
 
 def _source(decision: Decision) -> str:

@@ -12,9 +12,10 @@ from port443.engine.ruleset import parse_ruleset
 from port443.net.connect import parse_connect_to, parse_resolve
 
 
-def report(host: str, *, valid: bool = True, downgrade: bool = False) -> dict[str, Any]:
+def report(host: str, *, valid: bool = True, downgrade: bool = False, passed: bool = True) -> dict[str, Any]:
     return {
         "host": host,
+        "passed": passed and valid and not downgrade,
         "https": {"reachable": True, "certificate": {"valid": valid}},
         "http": {"downgrade": downgrade},
     }
@@ -27,6 +28,7 @@ def test_suggested_rulesets_are_valid_and_grouped_by_registrable_domain() -> Non
             report("shop.test"),
             report("bad.test", valid=False),
             report("loop.test", downgrade=True),
+            report("bounce.test", passed=False),  # grade D: its HTTPS page redirects back to plain HTTP
         ]
     )
     (only,) = text.split("---\n")

@@ -207,7 +207,10 @@ def test_learned_does_not_cover_other_ports(decider: Decider) -> None:
 )
 async def test_probing_off(decider: Decider) -> None:
     expected = Decision.stay(Step.PROBE, Reason.NOT_PROBED, "no rule or list decides, and probing is off")
-    assert decider.decide_known("http://new.test/") == expected
+    if decider.settings.use_probe:  # no prober: only a probe could tell, and there is none to ask
+        assert decider.decide_known("http://new.test/") is None
+    else:
+        assert decider.decide_known("http://new.test/") == expected
     assert await decider.decide("http://new.test/") == expected
 
 
@@ -322,3 +325,87 @@ def test_https_url(url: str, plain: str, keep_port: str) -> None:
 )
 def test_insecure_property(decision: Decision, insecure: bool) -> None:
     assert decision.insecure is insecure
+
+
+@pytest.fixture
+def confirming(index: RuleIndex, preload: PreloadList, clock: Clock) -> Decider:
+    """Rulesets confirmed by a probe of their target (the default); the prober says OK unless told."""
+    return Decider(index, preload=preload, prober=FakeProber(), clock=clock)
+
+
+async def test_a_ruleset_is_confirmed_once_then_trusted(confirming: Decider) -> None:
+    prober = confirming.prober
+    assert isinstance(prober, FakeProber)
+    assert confirming.decide_known("http://www.example.test/a") is None  # only a probe can tell
+    first = await confirming.decide("http://www.example.test/a")
+    assert first == Decision.upgrade_to(
+        "https://www.example.test/a", Step.RULESET, Reason.RULESET, ruleset="Example"
+    )
+    assert confirming.decide_known("http://www.example.test/b") == Decision.upgrade_to(
+        "https://www.example.test/b", Step.RULESET, Reason.RULESET, ruleset="Example"
+    )
+    assert prober.calls == ["www.example.test"]
+
+
+async def test_a_stale_ruleset_falls_back_to_http_with_the_reason(
+    index: RuleIndex, preload: PreloadList, clock: Clock
+) -> None:
+    decider = Decider(index, preload=preload, prober=FakeProber(ProbeStatus.REFUSED), clock=clock)
+    decision = await decider.decide("http://moves.test/p")
+    assert decision == Decision.stay(
+        Step.PROBE, Reason.REFUSED, "ruleset 'Moves' would upgrade, but detail of refused", "Moves"
+    )
+    assert decision.insecure
+    later = decider.decide_known("http://moves.test/q")  # the learned failure overrides the rule
+    assert later is not None and (later.upgrade, later.step, later.reason) == (
+        False,
+        Step.LEARNED,
+        Reason.REFUSED,
+    )
+    assert decider.prober.calls == ["secure.moves.test"]  # type: ignore[union-attr]  # the rule's target
+
+
+async def test_hsts_is_trusted_without_a_probe_unless_the_proxy_fetches_it(confirming: Decider) -> None:
+    prober = confirming.prober
+    assert isinstance(prober, FakeProber)
+    redirect = confirming.decide_known("http://x.dev/")
+    assert redirect is not None and (redirect.upgrade, redirect.step) == (True, Step.HSTS)
+    assert confirming.decide_known("http://x.dev/", fetches_https=True) is None
+    fetched = await confirming.decide("http://x.dev/", fetches_https=True)
+    assert (fetched.upgrade, fetched.step) == (True, Step.HSTS) and prober.calls == ["x.dev"]
+
+
+def test_rules_can_be_trusted_blindly(index: RuleIndex, clock: Clock) -> None:
+    decider = Decider(index, prober=FakeProber(), settings=Settings(confirm_rules=False), clock=clock)
+    decision = decider.decide_known("http://www.example.test/")
+    assert decision is not None and decision.upgrade
+
+
+@pytest.mark.parametrize("url", ["http://www.example.test/loop", "http://learned.test/loop"])
+def test_a_confirmed_loop_keeps_only_its_path_on_http(confirming: Decider, url: str) -> None:
+    host = url.split("/")[2]
+    confirming.learn(Learned(host, True, Reason.OK, "TLSv1.3", expires=5000))
+    learned = confirming.learn_insecure(
+        host, Reason.REDIRECT_LOOP, "HTTPS /loop sends clients back", path="/loop"
+    )
+    assert (learned.path, learned.expires) == ("/loop", 1000 + 24 * 3600)
+    looped = confirming.decide_known(url + "?q=1")
+    assert looped is not None and (looped.upgrade, looped.reason) == (False, Reason.REDIRECT_LOOP)
+    other = confirming.decide_known(url.replace("/loop", "/fine"))
+    assert other is not None and other.upgrade
+
+
+def test_a_loop_at_the_root_is_about_the_whole_host(confirming: Decider) -> None:
+    learned = confirming.learn_insecure("root.test", Reason.REDIRECT_LOOP, "HTTPS / bounces", path="/")
+    assert learned.path == "" and confirming.learned["root.test"] is learned
+    decision = confirming.decide_known("http://root.test/any")
+    assert decision is not None and (decision.upgrade, decision.reason) == (False, Reason.REDIRECT_LOOP)
+
+
+def test_forget_drops_every_entry_of_a_host(confirming: Decider) -> None:
+    confirming.learn(Learned("f.test", False, Reason.REFUSED, "", expires=5000))
+    confirming.learn_insecure("f.test", Reason.REDIRECT_LOOP, "", path="/a")
+    confirming.learn_insecure("g.test", Reason.REDIRECT_LOOP, "", path="/a")
+    assert confirming.forget("f.test") == 2
+    assert [(x.host, x.path) for x in confirming.entries()] == [("g.test", "/a")]
+    assert confirming.decide_known("http://f.test/a") is None  # unknown again: probed next time
