@@ -252,9 +252,14 @@ class HttpsUpgrade:
         if mode == "rewrite":
             flow.metadata["port443.original_url"] = url
             if url.startswith("http://") and decision.url == "https://" + url[7:] and flow.request.port == 80:
-                flow.request.scheme = (
-                    "https"  # the common scheme-only upgrade: far cheaper than re-parsing a URL
-                )
+                # The common scheme-only upgrade: far cheaper than re-parsing a URL.
+                name = flow.request.pretty_host
+                if flow.request.host != name:
+                    # Behind a transparent gateway the destination is an address and the name is in Host:
+                    # connect (TLS server name, certificate check) by the name the client asked for. First,
+                    # because setting the port rewrites Host from the current host.
+                    flow.request.host = name
+                flow.request.scheme = "https"
                 flow.request.port = 443
             else:
                 flow.request.url = decision.url

@@ -141,3 +141,20 @@ async def test_only_a_probe_makes_the_hook_asynchronous(rules: Path) -> None:
         assert pending is not None and flow.response is None  # only a probe can tell: await it
         await pending
         assert flow.response is not None and flow.response.headers["Location"] == "https://other.test/x"
+
+
+async def test_rewrite_mode_connects_by_name_behind_a_transparent_gateway(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(
+            up,
+            port443_rules=[str(rules)],
+            port443_shipped_rules=False,
+            port443_confirm_rules=False,
+            port443_mode="rewrite",
+        )
+        flow = http_flow("http://192.0.2.7/page")  # transparent mode: the destination address ...
+        flow.request.headers["Host"] = "mine.test"  # ... and the name the device asked for
+        await handle(up, flow)
+        assert (flow.request.scheme, flow.request.host, flow.request.port) == ("https", "mine.test", 443)
+        assert flow.request.headers["Host"] == "mine.test"
