@@ -18,7 +18,7 @@ import publicsuffix2
 from port443.check.certinfo import CertInfo, parse_certificate
 from port443.check.grade import Facts, Hsts, grade, parse_hsts, preload_problems
 from port443.check.htmlscan import MixedItem, scan
-from port443.net.fetch import Response, fetch
+from port443.net.fetch import FETCH_ERRORS, Response, fetch
 from port443.net.probe import classify
 from port443.proxy.decide import Decider
 from port443.proxy.hsts import PreloadList
@@ -195,9 +195,9 @@ async def _check_https(host: str, settings: CheckSettings) -> _HttpsResult:
             result.root = await fetch(
                 url, timeout=settings.timeout, context=insecure, connect_to=settings.connect_to
             )
-        except Exception:  # the certificate was the problem we report; a second failure adds nothing
+        except FETCH_ERRORS:  # the certificate was the problem we report; a second failure adds nothing
             return result
-    except Exception as e:  # network failures are findings
+    except FETCH_ERRORS as e:  # network failures are findings
         result.error = _describe(e)
         return result
     root = result.root
@@ -231,7 +231,7 @@ async def follow(url: str, settings: CheckSettings, *, first: Response | None = 
                 response = await fetch(
                     url, timeout=settings.timeout, context=settings.context, connect_to=settings.connect_to
                 )
-        except Exception as e:  # network failures are findings
+        except FETCH_ERRORS as e:  # network failures are findings
             chain.error = f"{url}: {_describe(e)}"
             break
         chain.responses.append(response)

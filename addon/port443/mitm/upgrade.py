@@ -24,7 +24,8 @@ from port443.engine.watch import FileWatcher
 from port443.errors import Port443Error
 from port443.mitm import state
 from port443.mitm.options import add_options
-from port443.net.probe import NETWORK_ERRORS, ProbeStatus
+from port443.net.connect import NETWORK_ERRORS
+from port443.net.probe import ProbeStatus
 from port443.proxy.bypass import BYPASS_PATH, Bypasses, warning_page
 from port443.proxy.decide import Decider, Decision, Reason, Step
 from port443.proxy.fixups import adapt_response

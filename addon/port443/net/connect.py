@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from port443.errors import ProbeError
 
+NETWORK_ERRORS = (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, UnicodeError)
+"""What a connection to a site may raise (ssl.SSLError is an OSError); anything else is a bug."""
+
 Connect = Callable[..., Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 

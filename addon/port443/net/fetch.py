@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from port443.net.connect import open_tls
+from port443.net.connect import NETWORK_ERRORS, open_tls
 
 _MAX_HEAD = 64 * 1024
+
+FETCH_ERRORS = (*NETWORK_ERRORS, ValueError)
+"""What `fetch` may raise for a site that fails or answers something that is not HTTP; anything else is a bug."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urljoin, urlsplit
 
-from port443.net.connect import Connect, open_tls
+from port443.net.connect import NETWORK_ERRORS, Connect, open_tls
 
 _MAX_HEADER_BYTES = 32 * 1024
 
@@ -114,10 +114,6 @@ async def _first_response(
         if name.strip().lower() == "location":
             location = value.strip()
     return status, location
-
-
-NETWORK_ERRORS = (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, UnicodeError)
-"""What a connection to a site may raise (ssl.SSLError is an OSError); anything else is a bug."""
 
 
 def classify(error: BaseException) -> tuple[ProbeStatus, str]:
