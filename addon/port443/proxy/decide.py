@@ -44,7 +44,17 @@ class Step(StrEnum):
     PROBE = "probe"
     LOOP = "redirect-loop"
     BYPASS = "user-bypass"
+    POLICY = "user-policy"
     NOT_HTTP = "not-http"
+
+
+class Policy(StrEnum):
+    """What a person chose for a site (the dashboard, `port443 never`/`always`): it covers its subdomains."""
+
+    NEVER = "never"
+    """Never upgrade it (a device that breaks on HTTPS, say)."""
+    ALWAYS = "always"
+    """Always send it to HTTPS, whatever rules, probes or learned failures say (only confirmed loops hold)."""
 
 
 class Reason(StrEnum):
@@ -67,6 +77,7 @@ class Reason(StrEnum):
     NOT_HTTP = "not-http"
     NOT_PROBED = "not-probed"
     USER_BYPASS = "user-bypass"
+    USER_POLICY = "user-policy"
     UNKNOWN = "unknown"
 
     @classmethod
@@ -105,7 +116,7 @@ class Decision:
     @property
     def insecure(self) -> bool:
         """A site the user reached over plain HTTP for a reason worth reporting (not exempt hosts)."""
-        return not self.upgrade and self.step not in (Step.EXEMPT, Step.NOT_HTTP, Step.BYPASS)
+        return not self.upgrade and self.step not in (Step.EXEMPT, Step.NOT_HTTP, Step.BYPASS, Step.POLICY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +179,8 @@ class Decider:
         self.learned_paths: dict[tuple[str, str], Learned] = {}
         """Knowledge about one path (confirmed loops), by (host, path)."""
         self.on_learned: Callable[[Learned], None] | None = None
+        self.policies: dict[str, Policy] = {}
+        """A person's choices by host (lower-case); a name covers its subdomains, the most specific wins."""
         self._probes: dict[tuple[str, str], asyncio.Task[ProbeResult]] = {}
         self.probes_started = 0
         self.remember(learned)
@@ -191,6 +204,20 @@ class Decider:
             del self.learned_paths[key]
             gone += 1
         return gone
+
+    def policy_for(self, host: str) -> Policy | None:
+        """The choice that covers `host`: its own, else its nearest parent's."""
+        if not self.policies:
+            return None
+        name = host
+        while True:
+            chosen = self.policies.get(name)
+            if chosen is not None:
+                return chosen
+            dot = name.find(".")
+            if dot < 0:
+                return None
+            name = name[dot + 1 :]
 
     def decide_known(self, url: str, *, fetches_https: bool = False) -> Decision | None:
         """Every step that needs no network; None when only a probe can tell.
@@ -229,6 +256,14 @@ class Decider:
         why = exemption(canon.host, self.settings.never)
         if why is not None:
             return Decision.stay(Step.EXEMPT, Reason.EXEMPT, why)
+        chosen = self.policy_for(canon.host)
+        if chosen is Policy.NEVER:
+            return Decision.stay(Step.POLICY, Reason.USER_POLICY, "a person chose never to upgrade it")
+        if chosen is Policy.ALWAYS:
+            always = Decision.upgrade_to(
+                https_url(canon), Step.POLICY, Reason.USER_POLICY, "a person chose HTTPS"
+            )
+            return self._unless_looped(always)
         result = apply_rulesets(canon.href, canon.host, self.index)
         if result.outcome is Outcome.EXCLUDED:
             detail = f"excluded by {result.ruleset}"

@@ -11,7 +11,7 @@ from port443.engine.canon import canonicalize
 from port443.engine.index import RuleIndex
 from port443.engine.ruleset import Rule, Ruleset
 from port443.net.probe import ProbeResult, ProbeStatus
-from port443.proxy.decide import Decider, Decision, Learned, Reason, Settings, Step, https_url
+from port443.proxy.decide import Decider, Decision, Learned, Policy, Reason, Settings, Step, https_url
 from port443.proxy.hsts import PreloadList
 
 TRIVIAL = Rule("^http:", "https:")
@@ -409,3 +409,30 @@ def test_forget_drops_every_entry_of_a_host(confirming: Decider) -> None:
     assert confirming.forget("f.test") == 2
     assert [(x.host, x.path) for x in confirming.entries()] == [("g.test", "/a")]
     assert confirming.decide_known("http://f.test/a") is None  # unknown again: probed next time
+
+
+def test_a_persons_choice_covers_subdomains_and_the_nearest_one_wins(confirming: Decider) -> None:
+    confirming.policies = {
+        "example.test": Policy.NEVER,
+        "pay.example.test": Policy.ALWAYS,
+        "x.dev": Policy.NEVER,
+    }
+    never = confirming.decide_known("http://www.example.test/")
+    assert never == Decision.stay(Step.POLICY, Reason.USER_POLICY, "a person chose never to upgrade it")
+    assert not never.insecure  # a choice, not a site to report
+    always = confirming.decide_known("http://a.pay.example.test/p?q")
+    assert always == Decision.upgrade_to(
+        "https://a.pay.example.test/p?q", Step.POLICY, Reason.USER_POLICY, "a person chose HTTPS"
+    )
+    preloaded = confirming.decide_known("http://x.dev/")  # a choice outranks the preload list too
+    assert preloaded is not None and preloaded.step is Step.POLICY and not preloaded.upgrade
+
+
+def test_always_gives_way_only_to_a_confirmed_loop(confirming: Decider) -> None:
+    confirming.policies = {"loop.test": Policy.ALWAYS}
+    confirming.learn(Learned("loop.test", False, Reason.REFUSED, "", expires=5000))
+    assert confirming.decide_known("http://loop.test/a") is not None
+    assert confirming.decide_known("http://loop.test/a").upgrade  # type: ignore[union-attr]
+    confirming.learn_insecure("loop.test", Reason.REDIRECT_LOOP, "bounces", path="/a")
+    looped = confirming.decide_known("http://loop.test/a")
+    assert looped is not None and not looped.upgrade
