@@ -18,7 +18,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[bench]'
-	$(PY) scripts/bench-engine
+	$(PY) -m bench.engine $(ARGS)
 
 $(STAMP): pyproject.toml
 	@python=$$(scripts/find-python) || exit 1; \

@@ -1,1 +1,8 @@
-"""Benchmarks: port443 beside a baseline measured in the same run."""
+"""Benchmarks: port443 beside a baseline measured in the same run.
+
+`python -m bench.engine`: the rule engine against PyPI https-everywhere 0.2.2 (engine_measure runs each
+measurement in a fresh process, engine_report makes the table, baseline writes the baseline's rules).
+`python -m bench.proxy`: port443 in mitmdump against bare mitmdump (proxy_scenarios, proxy_load,
+proxy_upstream, proxy_report, and helper_addon, loaded into every proxy). Both run from the repository
+root and need nothing beside the clone; tests/bench/ runs each with tiny settings.
+"""

@@ -1,4 +1,7 @@
-"""Shared fixtures: a clean environment, the shared reference data, and the shipped rules loaded once."""
+"""Shared fixtures: a clean environment and the shipped rules loaded once.
+
+The suite needs nothing beside the clone: reference data lives in tests/data/, rules in rules/.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from port443.engine.cache import LoadedRules, load_rules
 from port443.engine.shipped import shipped_rules_path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
@@ -24,30 +26,20 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-def require_shared(*parts: str) -> Path:
-    """A file of the shared reference data; skipped locally if missing, but never skipped in CI."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing; CI must provide the shared reference data")
-        pytest.skip(f"{path} is missing (the shared reference data sits beside the repository)")
-    return path
-
-
 @pytest.fixture(scope="session")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedRules]:
     """The shipped corpus, compiled once per test session into a private cache."""
     yield load_rules([shipped_rules_path()], cache_dir=tmp_path_factory.mktemp("rules-cache"))
 
 
-_HEAVY = ("browser", "nginx")
+_HEAVY = ("browser", "nginx", "gateway")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """SKIP_HEAVY=1 skips the headless-browser and nginx suites locally; CI never skips them."""
+    """SKIP_HEAVY=1 skips the headless-browser, nginx and gateway suites locally; CI never skips them."""
     if os.environ.get("SKIP_HEAVY") != "1" or os.environ.get("CI") == "true":
         return
-    skip = pytest.mark.skip(reason="NOTICE: SKIP_HEAVY=1: heavy suite (browser/nginx) not run")
+    skip = pytest.mark.skip(reason="NOTICE: SKIP_HEAVY=1: heavy suite (browser/nginx/gateway) not run")
     for item in items:
         if any(item.get_closest_marker(name) for name in _HEAVY):
             item.add_marker(skip)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from port443.engine.canon import CanonicalURL, canonicalize, restore_userinfo
+from tests.conformance import oracle
 
 
 @pytest.mark.parametrize(
@@ -83,17 +84,9 @@ TRICKY = [
 def test_the_fast_path_agrees_with_the_full_parser() -> None:
     """Already-canonical URLs skip the WHATWG parser; whenever they do, the answer must be the parser's."""
     from port443.engine.canon import _CANONICAL_HTTP, _canonicalize_fully
-    from tests.conftest import SHARED
 
-    urls = list(TRICKY)
-    oracle = SHARED / "oracle" / "rewrite-public.jsonl.gz"
-    if oracle.exists():
-        import gzip
-        import json
-
-        with gzip.open(oracle, "rt", encoding="utf-8") as lines:
-            urls += [json.loads(line)["url"] for line in lines]
+    urls = TRICKY + oracle.urls()
     fast = [u for u in urls if _CANONICAL_HTTP.fullmatch(u)]
-    assert len(fast) > len(urls) // 3 or not oracle.exists()
+    assert len(fast) > len(urls) // 3
     for url in urls:
         assert canonicalize(url) == _canonicalize_fully(url), url

@@ -1,4 +1,8 @@
-"""HTTPS Everywhere XML import: golden files, errors with their locations, sources, and the real corpus."""
+"""HTTPS Everywhere XML import: golden files, errors with their locations, sources, and the real corpus.
+
+The real corpus is a sample of its XML files (tests/data/importer/corpus/, chosen for its oddities) checked
+against the shipped YAML that `port443 rules import` made of the whole corpus (rules/https-everywhere/).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,12 @@ import pytest
 from port443.engine import jsregex
 from port443.engine.importer import import_rules, parse_xml
 from port443.engine.ruleset import load_ruleset
+from port443.engine.shipped import shipped_rules_path
 from port443.errors import RulesetError
-from tests.conftest import require_shared
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "importer"
 GOLDEN = sorted(p.stem for p in DATA.glob("*.yaml"))
-CORPUS = ("corpus", "https-everywhere-rules-2021-06.tar.xz")
+CORPUS = DATA / "corpus"
 
 
 @pytest.fixture
@@ -293,7 +297,7 @@ def normalized(from_: str, to: str) -> str:
 
 @pytest.fixture(scope="module")
 def corpus_sample() -> dict[str, bytes]:
-    return read_corpus_sample(require_shared(*CORPUS))
+    return read_corpus_sample()
 
 
 #: Files with the corpus's oddities: `$` references respelt, comments before and after the root, spaces.
@@ -307,13 +311,22 @@ ODD_FILES = {
 }
 
 
-def read_corpus_sample(archive: Path, every: int = 120) -> dict[str, bytes]:
-    """About 200 rulesets spread over the whole archive, plus the odd ones, read in one forward pass."""
-    sample: dict[str, bytes] = {}
-    with tarfile.open(archive, "r:xz") as tar:
-        for index, member in enumerate(tar):
-            if member.isfile() and (index % every == 0 or Path(member.name).name in ODD_FILES):
-                reader = tar.extractfile(member)
-                assert reader is not None
-                sample[member.name] = reader.read()
-    return sample
+def read_corpus_sample() -> dict[str, bytes]:
+    """The sample of real rulesets (a spread over the corpus, plus the odd ones), by file name."""
+    return {path.name: path.read_bytes() for path in sorted(CORPUS.glob("*.xml"))}
+
+
+def test_corpus_sample_holds_the_odd_files(corpus_sample: dict[str, bytes]) -> None:
+    assert ODD_FILES <= corpus_sample.keys()
+    assert len(corpus_sample) >= 40
+
+
+def test_corpus_sample_imports_to_the_shipped_files(tmp_path: Path) -> None:
+    """The shipped YAML is this importer's output for the whole corpus: the sample gives those files back."""
+    report = import_rules(CORPUS, tmp_path)
+    assert (report.errors, report.written) == ((), report.files)
+    written = list(tmp_path.iterdir())
+    assert sorted(p.stem for p in written) == sorted(Path(name).stem for name in read_corpus_sample())
+    shipped = shipped_rules_path()
+    for path in written:
+        assert path.read_bytes() == (shipped / path.name).read_bytes(), path.name
