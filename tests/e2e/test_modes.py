@@ -139,9 +139,7 @@ def test_a_broken_rules_edit_keeps_the_last_good_rules(launch: Launch, tmp_path:
     (rules / "mine.yaml").write_text(good)
     (rules / "broken.yaml").write_text("name: Broken\ntargets: [Broken.test]\nrules: []\n")
     proxy = launch(rules=rules, connect_to=[], extra=["port443_probe=false"])
-    assert (
-        "broken.yaml:2: targets[0]: targets must be lower-case" in proxy.log
-    )  # reported at start, then skipped
+    proxy.wait_for_log("broken.yaml:2: targets[0]: targets must be lower-case")  # reported at start, skipped
     with proxy.client() as client:
         assert client.get("http://mine.test/").status_code == 307
         (rules / "mine.yaml").write_text(good.replace("targets: [mine.test]", "targets: [mine.test"))

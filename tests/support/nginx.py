@@ -2,7 +2,8 @@
 
 Everything nginx writes (config, pages, certificates, pid, logs, temp files) lives in one private directory;
 nothing touches /etc/nginx or the system service. Needs nginx and root (for ports 80 and 443): without them
-the tests skip with a NOTICE, except under CI=true, where they fail.
+the tests skip with a NOTICE, except under CI=true, where they fail. The gateway suite runs it inside a
+network namespace of its own (`addresses` of that namespace, `exec_prefix` = `ip netns exec NAME`).
 """
 
 from __future__ import annotations
@@ -109,14 +110,24 @@ def nginx_binary() -> str:
 
 
 @contextmanager
-def run_nginx(prefix: Path, sites: Sequence[Site]) -> Iterator[Nginx]:
-    """Write certificates, pages and a config for `sites` under `prefix`, run nginx, stop it on exit."""
+def run_nginx(
+    prefix: Path,
+    sites: Sequence[Site],
+    *,
+    addresses: Sequence[str] = (ADDRESS,),
+    exec_prefix: Sequence[str] = (),
+) -> Iterator[Nginx]:
+    """Write certificates, pages and a config for `sites` under `prefix`, run nginx, stop it on exit.
+
+    nginx listens on ports 80 and 443 of every address in `addresses` (IPv6 ones too); `exec_prefix` runs it
+    elsewhere, e.g. `ip netns exec NAME` (which execs, so the process is nginx itself).
+    """
     binary = nginx_binary()
     ca_pem = _write_certificates(prefix, sites)
     (prefix / "temp").mkdir(exist_ok=True)  # nginx makes only the last level of its temp paths
     conf = prefix / "nginx.conf"
-    conf.write_text(render_config(prefix, sites))
-    argv = [binary, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "error.log")]
+    conf.write_text(render_config(prefix, sites, addresses))
+    argv = [*exec_prefix, binary, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "error.log")]
     # `nginx -t` reports a broken config as one clear line, before anything listens.
     test = subprocess.run([*argv, "-t"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert test.returncode == 0, f"nginx rejected its config:\n{test.stderr}\n{conf.read_text()}"
@@ -124,14 +135,15 @@ def run_nginx(prefix: Path, sites: Sequence[Site]) -> Iterator[Nginx]:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     server = Nginx(process, prefix, ca_pem)
     try:
-        _wait_until_listening(server)
+        # From here the listening addresses of another namespace cannot be reached: the pid file must do.
+        _wait_until_listening(server, addresses if not exec_prefix else ())
         yield server
     finally:
         code = server.stop()
     assert code == 0, f"nginx exited with {code}:\n{server.error_log}"
 
 
-def _wait_until_listening(server: Nginx) -> None:
+def _wait_until_listening(server: Nginx, addresses: Sequence[str]) -> None:
     """Wait, at most READY_TIMEOUT, until nginx has written its pid file; fail at once if it exits.
 
     nginx writes the pid file only after it has bound every listening socket, so our pid in it means our
@@ -153,13 +165,20 @@ def _wait_until_listening(server: Nginx) -> None:
             f"nginx exited with {code} at start (is another nginx on {ADDRESS}:80/443, or a system nginx "
             f"on 0.0.0.0:80? see scripts/test-deps):\n{stderr}\n{server.error_log}"
         )
-    for port in (80, 443):
-        socket.create_connection((ADDRESS, port), timeout=READY_TIMEOUT).close()
+    for address in addresses:
+        for port in (80, 443):
+            socket.create_connection((address, port), timeout=READY_TIMEOUT).close()
 
 
-def render_config(prefix: Path, sites: Sequence[Site]) -> str:
+def render_config(prefix: Path, sites: Sequence[Site], addresses: Sequence[str] = (ADDRESS,)) -> str:
     """The whole nginx.conf: one process in the foreground, everything under `prefix`."""
-    servers = "\n".join(_server_blocks(prefix, site) for site in sites)
+    hosts = [f"[{a}]" if ":" in a else a for a in addresses]
+    servers = "\n".join(_server_blocks(prefix, site, hosts) for site in sites)
+    defaults = "\n".join(
+        f"    server {{ listen {h}:80 default_server; return 444; }}\n"
+        f"    server {{ listen {h}:443 ssl default_server; ssl_reject_handshake on; }}"
+        for h in hosts
+    )
     temp = "\n".join(
         f"    {kind}_temp_path {prefix / 'temp' / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -180,27 +199,29 @@ http {{
     server_tokens off;
     ssl_protocols TLSv1.2 TLSv1.3;
     # Unknown names get nothing: port 80 closes the connection, port 443 refuses the handshake.
-    server {{ listen {ADDRESS}:80 default_server; return 444; }}
-    server {{ listen {ADDRESS}:443 ssl default_server; ssl_reject_handshake on; }}
+{defaults}
 {servers}
 }}
 """
 
 
-def _server_blocks(prefix: Path, site: Site) -> str:
-    blocks = [_server(prefix, site, "http", site.http)]
+def _server_blocks(prefix: Path, site: Site, hosts: Sequence[str]) -> str:
+    blocks = [_server(prefix, site, "http", site.http, hosts)]
     if site.https is not None:
         certs = prefix / "certs"
         tls = (
             f"        ssl_certificate {certs / site.name}.crt;\n"
             f"        ssl_certificate_key {certs / site.name}.key;\n"
         )
-        blocks.append(_server(prefix, site, "https", site.https, tls))
+        blocks.append(_server(prefix, site, "https", site.https, hosts, tls))
     return "\n".join(blocks)
 
 
-def _server(prefix: Path, site: Site, scheme: str, answer: Answer, tls: str = "") -> str:
-    listen = f"{ADDRESS}:443 ssl" if scheme == "https" else f"{ADDRESS}:80"
+def _server(
+    prefix: Path, site: Site, scheme: str, answer: Answer, hosts: Sequence[str], tls: str = ""
+) -> str:
+    port = "443 ssl" if scheme == "https" else "80"
+    listen = "".join(f"        listen {h}:{port};\n" for h in hosts)
     # `always`: the headers also go on redirects, as HSTS must for preload eligibility.
     headers = "".join(
         f"            add_header {name} {_quote(value)} always;\n" for name, value in answer.headers
@@ -213,7 +234,7 @@ def _server(prefix: Path, site: Site, scheme: str, answer: Answer, tls: str = ""
         (root / "index.html").write_text(answer.html)
         body = f"            root {root};\n            try_files /index.html =404;\n"
     return (
-        f"    server {{\n        listen {listen};\n        server_name {site.name};\n{tls}"
+        f"    server {{\n{listen}        server_name {site.name};\n{tls}"
         f"        location / {{\n{headers}{body}        }}\n    }}"
     )
 

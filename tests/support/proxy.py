@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -24,6 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 READY = "PORT443-TEST-READY "
 READY_ADDON = "tests/support/ready_addon.py"
+_READY_LINE = re.compile(re.escape(READY) + r"(\d+)")
 
 
 @dataclass
@@ -102,8 +104,9 @@ def start(argv: list[str], ca_pem: Path, *, env: dict[str, str] | None = None) -
             with proxy.changed:
                 proxy.output.append(line)
                 proxy.changed.notify_all()
-            if line.startswith(READY):
-                proxy.port = int(line[len(READY) :])
+            found = _READY_LINE.search(line)  # another thread's log line may be glued to it
+            if found is not None:
+                proxy.port = int(found.group(1))
                 ready.set()
         ready.set()
 

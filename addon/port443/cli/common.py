@@ -22,6 +22,7 @@ from port443.engine.index import Activation, RuleIndex
 from port443.engine.shipped import shipped_rules_path
 from port443.errors import ProbeError, RulesetError, UsageError
 from port443.proxy.decide import Learned
+from port443.proxy.inert import visible
 
 Mappings = dict[tuple[str, int], tuple[str, int]]
 
@@ -29,7 +30,7 @@ Mappings = dict[tuple[str, int], tuple[str, int]]
 def error(message: str) -> None:
     """Print `port443: message` on stderr, one prefixed line per line of the message."""
     for line in message.splitlines() or [""]:
-        print(f"port443: {line}", file=sys.stderr)
+        print(f"port443: {visible(line)}", file=sys.stderr)  # values from files and traffic stay text
 
 
 @contextmanager
@@ -50,7 +51,8 @@ def progress_bar(description: str, *, stream: TextIO | None = None) -> Iterator[
 
 def print_json(value: object, stream: TextIO | None = None) -> None:
     """One compact JSON document per line, for scripts."""
-    (stream or sys.stdout).write(json.dumps(value, ensure_ascii=False) + "\n")
+    # ASCII escapes keep the JSON exact and keep control and bidi characters from reaching a terminal raw.
+    (stream or sys.stdout).write(json.dumps(value, ensure_ascii=True) + "\n")
 
 
 def warn_rule_errors(errors: Sequence[RulesetError], *, limit: int = 20) -> None:

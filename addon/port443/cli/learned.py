@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from port443.cli import common
+from port443.cli import common, render
 from port443.errors import UsageError
 
 _DB_HELP = "the proxy's store (default: the proxy's own, in the user's data directory)"
@@ -34,7 +34,7 @@ def cmd_learned(args: argparse.Namespace) -> int:
     if args.json:
         common.print_json([common.learned_json(x) for x in entries])
     else:
-        print_learned([common.learned_json(x) for x in entries])
+        render.print_learned([common.learned_json(x) for x in entries])
     return 0
 
 
@@ -53,28 +53,3 @@ def cmd_forget(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
-
-
-def print_learned(rows: list[dict[str, object]]) -> None:
-    """A table for people."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = Console()
-    if not rows:
-        console.print("Nothing learned yet.")
-        return
-    table = Table(title="What the proxy learned", title_justify="left")
-    for column in ("host", "path", "HTTPS", "reason", "until (UTC)"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        reason = f"{row['reason']}: {row['detail']}" if row["detail"] else str(row["reason"])
-        table.add_row(
-            escape(str(row["host"])),
-            escape(str(row["path"] or "(every path)")),
-            "[green]works[/green]" if row["secure"] else "[red]fails[/red]",
-            escape(reason),
-            str(row["expires"]).replace("T", " ")[:19],
-        )
-    console.print(table)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from port443 import __version__
-from port443.cli import check, learned, proxy, rules
+from port443.cli import check, gateway, learned, proxy, rules
 from port443.cli.common import add_rule_options, error
 from port443.errors import Port443Error, UsageError
 
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = sub.add_parser("rules", help="inspect, test, validate and import rulesets")
     rules.add_commands(group.add_subparsers(metavar="COMMAND", required=True))
     proxy.add_commands(sub)
+    gateway.add_commands(sub)
     learned.add_commands(sub)
     check.add_commands(sub)
     return parser

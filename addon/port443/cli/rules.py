@@ -12,6 +12,7 @@ from port443.engine.cache import load_rules
 from port443.engine.rewrite import Outcome, rewrite_url, secure_cookie
 from port443.engine.shipped import shipped_rules_path
 from port443.errors import UsageError
+from port443.proxy.inert import visible
 
 REWRITE_HELP = """Rewrite each URL as the rulesets say. Plain output: the resulting URL per line (the input unchanged
 when no rule applies). --json: {"url", "result", "ruleset", "outcome"} per line, result null when unchanged."""
@@ -134,7 +135,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.json:
             common.print_json({"file": p.source, "line": p.line, "field": p.field, "problem": p.message})
         else:
-            print(p)
+            print(visible(str(p)))  # values from rule files: no terminal control gets through
     bad = len(loaded.errors)
     print(
         f"{loaded.files} files: {loaded.files - bad} valid, {bad} invalid ({len(problems)} problems)",
@@ -169,7 +170,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     with common.progress_bar("Importing") as progress:
         report = import_rules(args.source, args.dest, progress=progress)
     for problem in report.errors:
-        common.error(str(problem))
+        common.error(visible(str(problem)))
     print(report.summary(), file=sys.stderr)
     return 1 if report.errors else 0
 

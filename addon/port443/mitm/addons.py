@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from port443.mitm.access import AccessControl
+from port443.mitm.clients import ClientPolicy
 from port443.mitm.log import InsecureLog
+from port443.mitm.own import OwnPages
 from port443.mitm.passthrough import TlsPassthrough
 from port443.mitm.upgrade import HttpsUpgrade
+from port443.mitm.wireguard import RedactPrivateKeys
 
 
 def make_addons() -> list[object]:
-    """HttpsUpgrade declares the options the others read, so it comes first; InsecureLog logs its decisions."""
-    return [HttpsUpgrade(), TlsPassthrough(), InsecureLog()]
+    """In hook order.
+
+    OwnPages answers requests addressed to the proxy itself before anything decides on them. HttpsUpgrade
+    declares the options the others read, so it comes before them; ClientPolicy tags each request with its
+    device's mode in `requestheaders`, before HttpsUpgrade's `request`. AccessControl vets upstream
+    connections before TlsPassthrough maps them; InsecureLog logs the decisions.
+    """
+    return [
+        OwnPages(),
+        HttpsUpgrade(),
+        ClientPolicy(),
+        AccessControl(),
+        RedactPrivateKeys(),
+        TlsPassthrough(),
+        InsecureLog(),
+    ]

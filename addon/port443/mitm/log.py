@@ -1,7 +1,9 @@
 """InsecureLog: writes what HttpsUpgrade decided to the SQLite store, in batches off the event loop.
 
-Writes are buffered per request and flushed by a background task, so a request never waits on the disk;
-`done()` flushes what is left when the proxy stops.
+Each request is counted once, when it ends (its response or its error), with the decision it ended with:
+rewrite mode's fallback replaces the decision when HTTPS fails, and that failure is what gets counted.
+Notes are buffered in memory and flushed by a background task every `port443_flush_interval` ms, so a
+request never waits on the disk and a killed proxy loses at most that much; `done()` flushes the rest.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
@@ -16,9 +19,15 @@ from mitmproxy.utils import asyncio_utils
 
 from port443.errors import Port443Error
 from port443.proxy.decide import Decision
+from port443.proxy.notes import DAY, MAX_PATH
 from port443.proxy.store import InsecureStore, default_db_path
 
 logger = logging.getLogger(__name__)
+
+_LOGGED = "port443.logged"
+"""Flow metadata key: this flow has been counted (a flow may see both a response and an error)."""
+_MAX_PATH_BYTES = 4 * MAX_PATH + 1
+"""Bytes of a request path read for the example path: enough for MAX_PATH characters of any UTF-8."""
 
 
 class InsecureLog:
@@ -36,13 +45,40 @@ class InsecureLog:
             "Path of the insecure-site store (SQLite). Default: insecure.sqlite3 in the user's data directory.",
         )
         loader.add_option(
-            "port443_flush_interval", int, 2000, "Milliseconds between writes of the insecure-site log."
+            "port443_flush_interval",
+            int,
+            500,
+            "Milliseconds between writes of the insecure-site log: what a killed proxy can lose at most. Each write is synced to disk.",
+        )
+        loader.add_option(
+            "port443_keep_days",
+            int,
+            90,
+            "Days the insecure-site log keeps a site, a device or a count after it was last seen.",
+        )
+        loader.add_option(
+            "port443_keep_hosts",
+            int,
+            10_000,
+            "Insecure sites the log keeps at most; beyond that the least recently seen go first.",
         )
 
     def configure(self, updated: set[str]) -> None:
-        if "port443_db" not in updated and self.store is not None:
-            return
-        path = ctx.options.port443_db or default_db_path()
+        opts: Any = ctx.options
+        interval, days, hosts = opts.port443_flush_interval, opts.port443_keep_days, opts.port443_keep_hosts
+        if "port443_flush_interval" in updated and not 1 <= interval <= 60_000:
+            raise exceptions.OptionsError("port443_flush_interval: must be between 1 and 60000 milliseconds")
+        if "port443_keep_days" in updated and days < 1:
+            raise exceptions.OptionsError("port443_keep_days: must be at least 1")
+        if "port443_keep_hosts" in updated and hosts < 1:
+            raise exceptions.OptionsError("port443_keep_hosts: must be at least 1")
+        if "port443_db" in updated or self.store is None:
+            self._open(opts.port443_db or default_db_path())
+        assert self.store is not None
+        self.store.limits.max_age = days * DAY
+        self.store.limits.max_hosts = hosts
+
+    def _open(self, path: str | os.PathLike[str]) -> None:
         try:
             store = InsecureStore(os.path.expanduser(path))
         except Port443Error as e:
@@ -51,9 +87,8 @@ class InsecureLog:
         if old is not None:
             old.close()
         upgrade = ctx.master.addons.get("httpsupgrade")
-        if upgrade is not None and upgrade.decider is not None:
-            upgrade.decider.learned.update({x.host: x for x in store.learned()})
-            upgrade.decider.on_learned = store.note_learned
+        if upgrade is not None:
+            upgrade.attach_store(store.learned(), store.note_learned)
 
     def running(self) -> None:
         self._flusher = asyncio_utils.create_task(
@@ -62,7 +97,7 @@ class InsecureLog:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(max(ctx.options.port443_flush_interval, 1) / 1000)
+            await asyncio.sleep(ctx.options.port443_flush_interval / 1000)
             await self.flush()
 
     async def flush(self) -> None:
@@ -74,19 +109,29 @@ class InsecureLog:
             except Port443Error as e:
                 logger.error(f"port443: {e}")
 
-    def request(self, flow: http.HTTPFlow) -> None:
-        decision = flow.metadata.get("port443.decision")
-        if self.store is None or not isinstance(decision, Decision):
-            return
-        if decision.upgrade:
-            self.store.note_upgrade(decision.step.value)
-        elif decision.insecure:
-            self.store.note_insecure(
-                flow.request.pretty_host, decision.reason, decision.detail, flow.request.path
-            )
+    def response(self, flow: http.HTTPFlow) -> None:
+        """The request ended with a response (the site's, or the proxy's own redirect or warning page)."""
+        self._count(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self.request(flow)  # rewrite mode's fallback replaced the decision with the failure
+        """The request ended with an error; rewrite mode's fallback may have replaced the decision."""
+        self._count(flow)
+
+    def _count(self, flow: http.HTTPFlow) -> None:
+        decision = flow.metadata.get("port443.decision")
+        if self.store is None or not isinstance(decision, Decision) or flow.metadata.get(_LOGGED):
+            return
+        flow.metadata[_LOGGED] = True
+        client = str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
+        if decision.upgrade:
+            self.store.note_upgrade(decision.step.value, client=client)
+        elif decision.insecure:
+            host = flow.request.pretty_host.lower().rstrip(".")
+            # Decode only the start of a path that may be megabytes long: the store keeps MAX_PATH characters.
+            path = flow.request.data.path[:_MAX_PATH_BYTES].decode("utf-8", "surrogateescape")
+            self.store.note_insecure(host, decision.reason, decision.detail, path, client=client)
+        else:
+            self.store.note_request(client)
 
     def done(self) -> None:
         if self._flusher is not None:

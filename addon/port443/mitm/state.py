@@ -1,7 +1,8 @@
-"""Build HttpsUpgrade's state from mitmproxy options: the rule index, the probers and the decider.
+"""Build HttpsUpgrade's state from mitmproxy options, in two parts: the rules (slow), and the decider (fast).
 
-Kept apart from the hooks so `configure` can build the complete new state and swap it in whole: a failure
-while building leaves the old state serving (mitmproxy then rolls the option back).
+Kept apart from the hooks so each part is built complete and then swapped in whole: a failure while building
+leaves the old state serving (mitmproxy then rolls the option back). Splitting the two means an option that
+does not touch the rules (a TTL, the probe timeout, TLS trust) never reloads them.
 """
 
 from __future__ import annotations
@@ -15,50 +16,74 @@ from port443.engine.cache import default_cache_dir, load_rules
 from port443.engine.index import Activation, RuleIndex
 from port443.engine.shipped import shipped_rules_path
 from port443.engine.watch import FileWatcher
+from port443.errors import Problem, RulesetError
 from port443.net.connect import make_ssl_context, parse_connect_to
 from port443.net.probe import ProbeResult, probe
 from port443.proxy.decide import Decider, Settings
 from port443.proxy.hsts import PreloadList
+from port443.proxy.inert import visible
 
 logger = logging.getLogger(__name__)
 
-OPTIONS_THAT_REBUILD = frozenset(
-    {
-        "port443_rules",
-        "port443_shipped_rules",
-        "port443_platforms",
-        "port443_never_upgrade",
-        "port443_hsts_preload",
-        "port443_probe",
-        "port443_probe_timeout",
-        "port443_confirm_rules",
-        "port443_connect_to",
-        "port443_secure_ttl",
-        "port443_insecure_ttl",
-        "ssl_insecure",
-        "ssl_verify_upstream_trusted_ca",
-        "ssl_verify_upstream_trusted_confdir",
-    }
+RULE_OPTIONS = ("port443_rules", "port443_shipped_rules", "port443_platforms")
+"""Options whose change means loading the rules again (the slow part: seconds on a cold cache)."""
+
+DECIDER_OPTIONS = (
+    "port443_never_upgrade",
+    "port443_hsts_preload",
+    "port443_probe",
+    "port443_probe_timeout",
+    "port443_confirm_rules",
+    "port443_connect_to",
+    "port443_secure_ttl",
+    "port443_insecure_ttl",
+    "ssl_insecure",
+    "ssl_verify_upstream_trusted_ca",
+    "ssl_verify_upstream_trusted_confdir",
 )
-"""Options whose change means a new decider; the others are read per request."""
+"""Options whose change means a new decider over the same rules (milliseconds); the others are read per request."""
+
+
+def signature(opts: Any, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of `names`, comparable: an unchanged signature means nothing to rebuild."""
+    return tuple(repr(getattr(opts, name)) for name in names)
 
 
 @dataclass(frozen=True, slots=True)
-class Built:
-    """A decider and where its rules came from."""
+class Rules:
+    """The loaded rules and where they came from."""
 
-    decider: Decider
-    rule_paths: list[str]
-    rule_errors: int
+    index: RuleIndex
+    paths: list[str]
+    errors: int
     watcher: FileWatcher | None
 
 
-def build(opts: Any, old: Decider | None) -> Built:
-    """The complete new state; what `old` learned (and its store callback) carries over."""
+def rule_paths(opts: Any) -> list[str]:
+    """The user's rule paths, then the shipped ones.
+
+    Raises:
+        RulesetError: for a path that does not exist (cheap enough to check while configuring).
+    """
     paths = [str(Path(p).expanduser()) for p in opts.port443_rules]
+    for path in paths:
+        if not Path(path).exists():
+            raise RulesetError([Problem(path, None, "", "no such file or directory")])
     if opts.port443_shipped_rules:
         paths.append(str(shipped_rules_path()))
+    return paths
+
+
+def load(opts: Any) -> Rules:
+    """Load the rules the options name (through the compiled cache); safe to run in a worker thread."""
+    paths = rule_paths(opts)
     index, errors = load_index(paths, opts.port443_platforms)
+    user_paths = [p for p in paths if p != str(shipped_rules_path())]
+    return Rules(index, paths, errors, FileWatcher(user_paths) if user_paths else None)
+
+
+def make_decider(opts: Any, index: RuleIndex, old: Decider | None) -> Decider:
+    """A decider over `index`; what `old` learned, its choices and its store callback carry over."""
     connect_to = parse_connect_to(list(opts.port443_connect_to))
     context = make_ssl_context(
         cafile=opts.ssl_verify_upstream_trusted_ca,
@@ -91,9 +116,9 @@ def build(opts: Any, old: Decider | None) -> Built:
         settings=settings,
         learned=old.entries() if old is not None else (),
     )
-    decider.on_learned = old.on_learned if old is not None else None
-    user_paths = [p for p in paths if p != str(shipped_rules_path())]
-    return Built(decider, paths, errors, FileWatcher(user_paths) if user_paths else None)
+    if old is not None:
+        decider.on_learned, decider.policies = old.on_learned, old.policies
+    return decider
 
 
 def load_index(paths: list[str], platforms: Any) -> tuple[RuleIndex, int]:
@@ -103,7 +128,7 @@ def load_index(paths: list[str], platforms: Any) -> tuple[RuleIndex, int]:
     for error in loaded.errors:
         for problem in error.problems[:5]:
             logger.warning(
-                f"port443: ruleset problem (file skipped, or its last good version kept): {problem}"
+                f"port443: ruleset problem (file skipped, or its last good version kept): {visible(str(problem))}"
             )
     logger.info(
         f"port443: {len(loaded.index)} rulesets loaded from {loaded.files} files in {loaded.seconds:.2f}s"

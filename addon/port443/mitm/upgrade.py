@@ -12,7 +12,7 @@ import asyncio
 import errno
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,98 +20,180 @@ from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.utils import asyncio_utils
 
-from port443.engine.watch import FileWatcher
 from port443.errors import Port443Error
 from port443.mitm import state
+from port443.mitm.clients import client_mode
 from port443.mitm.options import add_options
-from port443.net.connect import NETWORK_ERRORS
+from port443.net.connect import NETWORK_ERRORS, parse_connect_to
 from port443.net.probe import ProbeStatus
 from port443.proxy.bypass import BYPASS_PATH, Bypasses, warning_page
-from port443.proxy.decide import Decider, Decision, Reason, Step
+from port443.proxy.decide import Decider, Decision, Learned, Reason, Step
 from port443.proxy.fixups import adapt_response
+from port443.proxy.inert import visible
 from port443.proxy.loops import LoopGuard, Suspicion
+from port443.proxy.pages import redirect_page, shown
 
 logger = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = (301, 302, 307, 308)
+Signature = tuple[tuple[str, ...], tuple[str, ...]]
+RULES_WAIT = 60.0
+"""Seconds a request may wait for rules that are still loading (a first start compiles the corpus)."""
 _CLIENT_GAVE_UP = ("Client disconnected.", flow.Error.KILLED_MESSAGE)
 
 
 class HttpsUpgrade:
-    """Upgrade plain-HTTP requests to HTTPS when it is known to work; otherwise let them through and say why."""
+    """Upgrade plain-HTTP requests to HTTPS when it is known to work; otherwise let them through and say why.
+
+    The rules are loaded once per start, with the final options: mitmproxy configures addons with default
+    options first and the command line's `--set` values after, so nothing is built before `running` (or
+    before `ensure_built`, which is how mitmproxy's test helpers reach it). Once running, a change of rule options reloads the rules in a worker thread, and requests
+    that arrive meanwhile wait for them (up to RULES_WAIT seconds, then they pass untouched).
+    """
 
     def __init__(self) -> None:
         self.decider: Decider | None = None
-        self.rule_paths: list[str] = []
-        self.rule_errors = 0
+        self.rules: state.Rules | None = None
         self.bypasses = Bypasses()
         self.loops = LoopGuard()
-        self.watcher: FileWatcher | None = None
-        self._built_from: tuple[str, ...] = ()
+        self._built_for: Signature | None = None
+        self._running = False
+        self._loading: asyncio.Task[None] | None = None
+        self._store: tuple[list[Learned], Callable[[Learned], None]] | None = None
+
+    def ensure_built(self) -> Decider | None:
+        """Build now if the options changed and the proxy is not running yet (mitmproxy's test helpers
+        and commands before the start reach the addon this way); returns the decider.
+
+        Raises:
+            OptionsError: when the rules cannot be loaded.
+        """
+        if not self._running and self._built_for != self._wanted():
+            try:
+                self._swap(self._build(ctx.options))
+            except (Port443Error, OSError) as e:
+                raise exceptions.OptionsError(f"port443: {e}") from e
+        return self.decider
+
+    @property
+    def rule_paths(self) -> list[str]:
+        """Where the rules in force came from."""
+        return self.rules.paths if self.rules is not None else []
+
+    @property
+    def rule_errors(self) -> int:
+        """How many rule files were skipped (or kept at their last good version)."""
+        return self.rules.errors if self.rules is not None else 0
+
+    def attach_store(self, learned: list[Learned], on_learned: Callable[[Learned], None]) -> None:
+        """What the store knows, and where new knowledge goes; kept for every decider built from now on."""
+        self._store = (learned, on_learned)
+        if self.decider is not None:
+            self.decider.remember(learned)
+            self.decider.on_learned = on_learned
 
     def load(self, loader: Loader) -> None:
         add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         opts: Any = ctx.options
+        self._check(opts, updated)
+        if "port443_loop_window" in updated:
+            self.loops.window = float(opts.port443_loop_window)
+        if "port443_bypass_ttl" in updated:
+            self.bypasses.ttl = float(opts.port443_bypass_ttl)
+        if not self._running or self._built_for == self._wanted():
+            return  # not running yet: built once, with the final options; or nothing to rebuild
+        if self.rules is not None and self._built_for is not None and self._built_for[0] == self._wanted()[0]:
+            self._swap((self.rules, state.make_decider(opts, self.rules.index, self.decider)))
+        else:
+            self._start_loading()
+
+    def _check(self, opts: Any, updated: set[str]) -> None:
+        """Refuse bad values at once (mitmproxy rolls the option back and the old state keeps serving)."""
         if "port443_redirect_status" in updated and opts.port443_redirect_status not in REDIRECT_STATUSES:
             raise exceptions.OptionsError(
                 f"port443_redirect_status: {opts.port443_redirect_status} is not one of {REDIRECT_STATUSES}"
             )
         if "port443_probe_timeout" in updated and not 0 < opts.port443_probe_timeout <= 60_000:
             raise exceptions.OptionsError("port443_probe_timeout: must be between 1 and 60000 milliseconds")
-        if "port443_loop_window" in updated:
-            if opts.port443_loop_window <= 0:
-                raise exceptions.OptionsError("port443_loop_window: must be at least 1 second")
-            self.loops.window = float(opts.port443_loop_window)
-        if "port443_bypass_ttl" in updated:
-            self.bypasses.ttl = float(opts.port443_bypass_ttl)
-        wanted = tuple(repr(getattr(opts, name)) for name in sorted(state.OPTIONS_THAT_REBUILD))
-        if self.decider is None or (updated & state.OPTIONS_THAT_REBUILD and wanted != self._built_from):
-            # Unchanged values (mitmproxy rolling back a refused option, say) keep the current state as is.
-            try:
-                built = state.build(opts, self.decider)
-            except (Port443Error, OSError) as e:
-                raise exceptions.OptionsError(f"port443: {e}") from e
-            self.decider, self.rule_paths = built.decider, built.rule_paths
-            self.rule_errors, self.watcher = built.rule_errors, built.watcher
-            self._built_from = wanted
+        if "port443_loop_window" in updated and opts.port443_loop_window <= 0:
+            raise exceptions.OptionsError("port443_loop_window: must be at least 1 second")
+        try:
+            if "port443_connect_to" in updated:
+                parse_connect_to(list(opts.port443_connect_to))
+            if "port443_rules" in updated:
+                state.rule_paths(opts)
+        except Port443Error as e:
+            raise exceptions.OptionsError(f"port443: {e}") from e
+
+    def _wanted(self) -> Signature:
+        opts: Any = ctx.options
+        return state.signature(opts, state.RULE_OPTIONS), state.signature(opts, state.DECIDER_OPTIONS)
+
+    def _build(self, opts: Any, *, reload_rules: bool = False) -> tuple[state.Rules, Decider]:
+        """Rules (loaded again only when their options changed, or when asked) and a decider over them."""
+        same_rules = self._built_for is not None and self._built_for[0] == self._wanted()[0]
+        rules = self.rules if self.rules is not None and same_rules and not reload_rules else state.load(opts)
+        return rules, state.make_decider(opts, rules.index, self.decider)
+
+    def _swap(self, built: tuple[state.Rules, Decider], built_for: Signature | None = None) -> None:
+        rules, decider = built
+        if self.decider is None and self._store is not None:
+            decider.remember(self._store[0])
+            decider.on_learned = self._store[1]
+        self.rules, self.decider, self._built_for = rules, decider, built_for or self._wanted()
 
     def running(self) -> None:
+        self._running = True
         asyncio_utils.create_task(self._watch_rules(), name="port443 rules watcher", keep_ref=True)
+        if self._built_for != self._wanted():
+            self._start_loading()
+
+    def _start_loading(self, *, reload_rules: bool = False) -> None:
+        self._loading = asyncio_utils.create_task(
+            self._load(reload_rules=reload_rules), name="port443 rules loader", keep_ref=True
+        )
+
+    async def _load(self, *, reload_rules: bool) -> None:
+        """Build off the event loop; a failure keeps the previous state serving, and says why."""
+        wanted = self._wanted()
+        try:
+            self._swap(await asyncio.to_thread(self._build, ctx.options, reload_rules=reload_rules), wanted)
+            if reload_rules:
+                logger.info("port443: rules reloaded")
+        except (Port443Error, OSError):
+            logger.exception("port443: loading the rules failed, keeping the previous state")
+        finally:
+            self._loading = None
+        if self._built_for != self._wanted():  # the options changed while loading: once more
+            self._start_loading()
 
     async def _watch_rules(self) -> None:
         """Reload when a user ruleset file changes; a broken edit keeps the last good rules."""
         while True:
             await asyncio.sleep(1.0)
-            watcher = self.watcher
-            if watcher is None or not watcher.changed():
+            rules = self.rules
+            if (
+                rules is None
+                or rules.watcher is None
+                or self._loading is not None
+                or not rules.watcher.changed()
+            ):
                 continue
-            try:
-                await self._reload()
-            except Exception:  # a reload failure must never stop the proxy; say exactly what failed
-                logger.exception("port443: reload failed, keeping the previous rules")
-
-    async def _reload(self) -> None:
-        decider = self.decider
-        if decider is None:
-            return
-        index, errors = await asyncio.to_thread(
-            state.load_index, self.rule_paths, ctx.options.port443_platforms
-        )
-        decider.index, self.rule_errors = index, errors  # immutable index: one reference swap
-        logger.info("port443: rules reloaded")
+            self._start_loading(reload_rules=True)
 
     # mitmweb's command route only matches [a-z.]+, so each command also has a name without digits.
     @command.command("httpsupgrade.reload")
     def reload(self) -> None:
-        """Reload the rulesets now (bad files are reported and skipped)."""
-        if self.decider is None:
+        """Reload the rulesets now, in the background (bad files are reported and skipped)."""
+        if self.ensure_built() is None:
             raise exceptions.CommandError("port443 is not configured yet")
+        if self._running:
+            self._start_loading(reload_rules=True)
+            return
         try:
-            self.decider.index, self.rule_errors = state.load_index(
-                self.rule_paths, ctx.options.port443_platforms
-            )
+            self._swap(self._build(ctx.options, reload_rules=True))
         except Port443Error as e:
             raise exceptions.CommandError(str(e)) from e
 
@@ -123,7 +205,7 @@ class HttpsUpgrade:
     @command.command("httpsupgrade.stats")
     def stats(self) -> str:
         """Rulesets, probes and what was learned so far."""
-        d = self.decider
+        d = self.ensure_built()
         if d is None:
             return "port443 is not configured yet"
         entries = d.entries()
@@ -141,15 +223,16 @@ class HttpsUpgrade:
     @command.command("httpsupgrade.forget")
     def forget(self, host: str) -> str:
         """Forget what was learned about a host (every path), in memory and in the store."""
-        if self.decider is None:
+        decider = self.ensure_built()
+        if decider is None:
             raise exceptions.CommandError("port443 is not configured yet")
         name = host.strip().lower().rstrip(".")
-        gone = self.decider.forget(name)
+        gone = decider.forget(name)
         log = ctx.master.addons.get("insecurelog")
         store = getattr(log, "store", None)
         if store is not None and hasattr(store, "forget"):
             gone = max(gone, store.forget(name))
-        return f"{name}: {gone} learned entries forgotten"
+        return f"{name}: {gone} entries forgotten (learned results and the insecure-site row)"
 
     @command.command("port443.forget")
     def forget_alias(self, host: str) -> str:
@@ -161,28 +244,52 @@ class HttpsUpgrade:
 
         mitmproxy awaits what a hook returns, so the common case costs no coroutine at all.
         """
-        if flow.response or flow.error or not flow.live or self.decider is None:
+        if flow.response or flow.error or not flow.live or flow.request.scheme != "http":
             return None
-        if flow.request.scheme != "http":
+        if self._loading is not None:
+            return self._after_loading(flow, self._loading)
+        decider = self.decider if self._running else self.ensure_built()
+        if decider is None:
             return None
         try:
-            return self._handle(flow, self.decider)
+            return self._handle(flow, decider)
         except Exception:  # a bug shows with its traceback, and the request goes through untouched
-            logger.exception(f"port443: {flow.request.pretty_host}: request hook failed")
+            logger.exception(f"port443: {_said(flow.request.pretty_host)}: request hook failed")
             return None
 
+    async def _after_loading(self, flow: http.HTTPFlow, loading: asyncio.Task[None]) -> None:
+        """Rules are loading (the first start, or a change): decide once they are in, within RULES_WAIT."""
+        try:
+            await asyncio.wait_for(asyncio.shield(loading), RULES_WAIT)
+        except TimeoutError:
+            logger.warning(
+                f"port443: rules still loading after {RULES_WAIT:g}s: {_said(flow.request.pretty_host)} passes untouched"
+            )
+            return
+        decider = self.decider
+        if decider is None:
+            return
+        try:
+            pending = self._handle(flow, decider)
+            if pending is not None:
+                await pending
+        except Exception:  # a bug shows with its traceback, and the request goes through untouched
+            logger.exception(f"port443: {_said(flow.request.pretty_host)}: request hook failed")
+
     def _handle(self, flow: http.HTTPFlow, decider: Decider) -> Awaitable[None] | None:
-        mode: str = ctx.options.port443_mode
+        mode = client_mode(flow)  # the device's own mode (port443_client_modes), else port443_mode
+        if mode == "off":
+            return None  # a device the household asked port443 never to touch
         host = flow.request.pretty_host.lower().rstrip(".")
         if flow.request.path.startswith(BYPASS_PATH):
-            target = self.bypasses.redeem(host, flow.request.path)
+            target = self.bypasses.redeem(host, flow.request.path, client=_client(flow))
             if target is not None:
                 flow.response = http.Response.make(
                     303, b"", {"Location": target, "Cache-Control": "no-store"}
                 )
                 return None
         url = flow.request.pretty_url
-        if mode == "strict" and self.bypasses.allowed(host):
+        if mode == "strict" and self.bypasses.allowed(host, client=_client(flow)):
             decision = Decision.stay(Step.BYPASS, Reason.USER_BYPASS, "user chose to continue over HTTP")
         else:
             known = decider.decide_known(url, fetches_https=mode == "rewrite")
@@ -206,7 +313,7 @@ class HttpsUpgrade:
             else:
                 self._act(flow, _after(decision, suspicion), mode, url, host)
         except Exception:  # a bug shows with its traceback, and the request goes through untouched
-            logger.exception(f"port443: {host}: deciding failed")
+            logger.exception(f"port443: {_said(host)}: deciding failed")
 
     def _suspicion(self, flow: http.HTTPFlow, decision: Decision, mode: str, url: str) -> Suspicion:
         """Only a redirect can loop: a client back for the URL it was just redirected from is a suspect."""
@@ -224,12 +331,14 @@ class HttpsUpgrade:
             try:
                 result = await decider.probe_path(name, path)
             except NETWORK_ERRORS as e:  # the prober classifies these; this is belt and braces
-                logger.warning(f"port443: {name}: loop check failed: {e}")
+                logger.warning(f"port443: {_said(name)}: loop check failed: {e}")
             else:
                 if result.status is ProbeStatus.REDIRECTS_TO_HTTP:
                     detail = f"HTTPS {path} sends clients back to HTTP ({result.detail})"
                     decider.learn_insecure(name, Reason.REDIRECT_LOOP, detail, path=path)
-                    logger.warning(f"port443: redirect loop confirmed on {name}{path}: leaving it on HTTP")
+                    logger.warning(
+                        f"port443: redirect loop confirmed on {_said(name + path)}: leaving it on HTTP"
+                    )
                     decision = Decision.stay(Step.LOOP, Reason.REDIRECT_LOOP, detail, decision.ruleset)
                 else:
                     self.loops.cleared(url, time.monotonic())
@@ -269,7 +378,7 @@ class HttpsUpgrade:
         status = int(ctx.options.port443_redirect_status)
         flow.response = http.Response.make(
             status,
-            f'<a href="{decision.url}">Moved to HTTPS</a>\n',
+            redirect_page(decision.url),
             {
                 "Location": decision.url,
                 "Content-Type": "text/html; charset=utf-8",
@@ -278,7 +387,8 @@ class HttpsUpgrade:
         )
 
     def _warn(self, flow: http.HTTPFlow, host: str, url: str, decision: Decision) -> None:
-        page = warning_page(host, url, decision.reason, decision.detail, self.bypasses.link(host, url))
+        link = self.bypasses.link(host, url, client=_client(flow))
+        page = warning_page(host, url, decision.reason, decision.detail, link)
         flow.response = http.Response.make(
             403, page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
         )
@@ -299,7 +409,9 @@ class HttpsUpgrade:
         reason = _failure_reason(message)
         self.decider.learn_insecure(host, reason, message)
         flow.metadata["port443.decision"] = Decision.stay(Step.LEARNED, reason, message)
-        logger.warning(f"port443: HTTPS to {host} failed ({message}): its next requests go over HTTP")
+        logger.warning(
+            f"port443: HTTPS to {_said(host)} failed ({_said(message)}): its next requests go over HTTP"
+        )
 
     def response(self, flow: http.HTTPFlow) -> None:
         """Rewrite mode: keep the site working over the client's plain-HTTP connection."""
@@ -352,6 +464,11 @@ def _is_navigation(request: http.Request) -> bool:
         return str(mode) == "navigate"
     accept = str(request.headers.get("Accept", "*/*")).strip()
     return accept in ("", "*/*") or "text/html" in accept  # curl and scripts send */*; images name image/
+
+
+def _said(text: str) -> str:
+    """Text from traffic, fit for a log line: control characters shown, not obeyed, and length bounded."""
+    return visible(shown(text, 300))
 
 
 def _client(flow: http.HTTPFlow) -> str:

@@ -8,6 +8,7 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tutils
 
+from port443.mitm.clients import CLIENT_MODE
 from port443.mitm.upgrade import HttpsUpgrade
 from port443.proxy.decide import Decision, Step
 from tests.support.flows import http_flow
@@ -106,7 +107,8 @@ def test_bad_options_are_refused_and_the_old_state_stays(
     up = HttpsUpgrade()
     with taddons.context(up) as tctx:
         tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False)
-        decider = up.decider
+        decider = up.ensure_built()
+        assert decider is not None
         with pytest.raises(exceptions.OptionsError, match=message):
             tctx.configure(up, **{option: value})
         assert up.decider is decider
@@ -133,8 +135,9 @@ async def test_only_a_probe_makes_the_hook_asynchronous(rules: Path) -> None:
         tctx.configure(
             up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_confirm_rules=False
         )
-        assert up.decider is not None
-        up.decider.prober = fake_probe
+        decider = up.ensure_built()
+        assert decider is not None
+        decider.prober = fake_probe
         assert up.request(http_flow("http://mine.test/")) is None  # a ruleset decides: no coroutine at all
         flow = http_flow("http://other.test/x")
         pending = up.request(flow)
@@ -158,3 +161,20 @@ async def test_rewrite_mode_connects_by_name_behind_a_transparent_gateway(rules:
         await handle(up, flow)
         assert (flow.request.scheme, flow.request.host, flow.request.port) == ("https", "mine.test", 443)
         assert flow.request.headers["Host"] == "mine.test"
+
+
+async def test_each_device_gets_its_own_mode(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(
+            up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_confirm_rules=False
+        )
+        flows = {mode: http_flow("http://mine.test/a") for mode in ("off", "rewrite", "redirect")}
+        for mode, flow in flows.items():
+            flow.metadata[CLIENT_MODE] = mode  # what ClientPolicy put there for this device
+            await handle(up, flow)
+        assert flows["off"].response is None and flows["off"].request.scheme == "http"  # never touched
+        assert "port443.decision" not in flows["off"].metadata
+        assert flows["rewrite"].response is None and flows["rewrite"].request.scheme == "https"
+        redirected = flows["redirect"].response
+        assert redirected is not None and redirected.status_code == 307

@@ -191,3 +191,30 @@ def test_warning_page_without_detail(bypasses: Bypasses) -> None:
     assert "<strong>refused</strong>.</p>" in page
     assert "<code>https://plain.test/page?a=1&amp;b=two+words#frag</code>" in page
     assert f'href="{link.replace("&", "&amp;")}"' in page
+
+
+def test_warning_page_is_bounded_whatever_the_client_sent(bypasses: Bypasses) -> None:
+    url = "http://plain.test/" + "<" * (1 << 20)
+    link = bypasses.link(HOST, url)
+    page = warning_page("h" * 100_000, url, "refused", "d" * 100_000, link)
+    assert len(page) < 40_000  # three values of at most 2,048 characters, escaped (up to 4x for `<`)
+    assert "&lt;" * 100 in page and "<<" not in page
+    assert "…" in page
+
+
+def test_an_overlong_url_links_back_to_the_sites_root(bypasses: Bypasses) -> None:
+    link = bypasses.link(HOST, "http://plain.test/" + "x" * 5000)
+    assert len(link) < 300
+    assert bypasses.redeem(HOST, path_and_query(link)) == "http://plain.test/"
+    assert bypasses.allowed(HOST)
+
+
+def test_an_exception_belongs_to_the_device_that_chose_it() -> None:
+    bypasses = Bypasses()
+    link = path_and_query(bypasses.link(HOST, URL, client="192.168.1.20"))
+    assert bypasses.redeem(HOST, link, client="192.168.1.30") is None  # another device cannot use the link
+    assert bypasses.redeem(HOST, link, client="192.168.1.20") == URL
+    assert bypasses.allowed(HOST, client="192.168.1.20")
+    assert not bypasses.allowed(HOST, client="192.168.1.30")  # the TV still gets the warning
+    assert [(c, h) for c, h, _ in bypasses.active()] == [("192.168.1.20", HOST)]
+    assert bypasses.revoke(HOST) == 1 and not bypasses.allowed(HOST, client="192.168.1.20")

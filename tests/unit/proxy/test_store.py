@@ -1,9 +1,17 @@
-"""The insecure-site store: buffered notes, batched writes, what survives a reopen, and failed writes."""
+"""The insecure-site store: buffered notes, batched writes, what survives a reopen, failed writes, migration,
+forgetting, clients and hourly counts, and its bounds (truncation, pruning, floods, the WAL).
+
+Most tests note at small timestamps (1970) for readable expectations, so their stores keep rows forever
+(`max_age=inf`); the pruning tests use the real limits.
+"""
 
 from __future__ import annotations
 
 import gc
+import math
+import random
 import sqlite3
+import string
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +20,9 @@ import pytest
 
 from port443.errors import StoreError
 from port443.proxy.decide import Learned, Reason
-from port443.proxy.store import InsecureSite, InsecureStore
+from port443.proxy.store import ClientUse, HourlyCount, InsecureSite, InsecureStore
+
+FOREVER = math.inf
 
 
 @pytest.fixture
@@ -22,7 +32,7 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(path: Path) -> Iterator[InsecureStore]:
-    s = InsecureStore(path)
+    s = InsecureStore(path, max_age=FOREVER)
     yield s
     s.close()
 
@@ -109,7 +119,7 @@ def test_flush_with_nothing_buffered_writes_nothing(store: InsecureStore) -> Non
 
 
 def test_reopen_keeps_everything(path: Path) -> None:
-    first = InsecureStore(path)
+    first = InsecureStore(path, max_age=FOREVER)
     first.note_insecure("a.test", "refused", "", "/x", now=5)
     first.note_learned(Learned("b.test", True, Reason.OK, "TLSv1.3, HTTP 200", expires=1e12))
     first.note_upgrade("ruleset")
@@ -140,9 +150,9 @@ def test_learned_filters_expired_and_newest_note_wins(store: InsecureStore) -> N
     store.note_learned(Learned("a.test", True, Reason.OK, "", expires=100))
     store.note_learned(Learned("a.test", False, Reason.REFUSED, "", expires=300))  # replaces the buffered one
     store.note_learned(Learned("b.test", True, Reason.OK, "", expires=200))
-    store.flush()
+    store.flush(now=0)  # a flush drops what has expired by `now`
     store.note_learned(Learned("b.test", False, Reason.TIMEOUT, "", expires=50))  # replaces the stored one
-    store.flush()
+    store.flush(now=0)
     assert store.learned(now=0) == [
         Learned("a.test", False, Reason.REFUSED, "", 300.0),
         Learned("b.test", False, Reason.TIMEOUT, "", 50.0),
@@ -247,7 +257,8 @@ def test_wal_mode_and_schema(path: Path, store: InsecureStore) -> None:
     try:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert tables == {"insecure", "learned", "upgrades"}
+        assert tables == {"insecure", "learned", "upgrades", "insecure_clients", "clients", "hourly"}
+        assert other.execute("PRAGMA user_version").fetchone() == (2,)
     finally:
         other.close()
 
@@ -279,3 +290,223 @@ def test_close_waits_for_a_flush_under_way_in_another_thread(tmp_path: Path) -> 
     reopened = InsecureStore(tmp_path / "db.sqlite3")
     assert reopened.upgrade_counts() == {"ruleset": 1}
     reopened.close()
+
+
+# --- bounds: what a client sends is cut, tables are pruned, the WAL is truncated ------------------------------
+
+MB = 1 << 20
+BIG_PATH = "/" + "a" * MB
+
+
+def on_disk(path: Path) -> int:
+    """The store's bytes on disk: the database and its WAL."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def test_example_paths_and_details_are_cut(store: InsecureStore) -> None:
+    store.note_insecure("a.test", "refused", "d" * 10_000, "/" + "é" * 300 + "?q=" + "x" * MB, now=1)
+    store.note_insecure(
+        "b.test", "refused", "", "/bytes-\udcff\udcfe-not-utf8", now=1
+    )  # mitmproxy's decoding
+    store.note_insecure("h" * 1000 + ".test", "refused", "", "/", now=1)
+    store.flush()
+    rows = {s.host: s for s in store.insecure_sites()}
+    a = rows["a.test"]
+    assert a.example_path == "/" + "é" * 199 + "…" and len(a.detail) == 501
+    assert rows["b.test"].example_path == "/bytes-\\xff\\xfe-not-utf8"
+    assert {len(host) for host in rows} == {6, 256}
+
+
+def test_a_hundred_one_megabyte_paths_stay_small(path: Path, store: InsecureStore) -> None:
+    for n in range(100):  # one host and a hundred hosts, a flush after each request as under load
+        store.note_insecure("big.test", "refused", "", BIG_PATH + str(n), client="10.0.0.1")
+        store.note_insecure(f"big{n}.test", "refused", "", BIG_PATH, client="10.0.0.1")
+        store.flush()
+    assert {len(s.example_path) for s in store.insecure_sites()} == {201}
+    assert on_disk(path) < 2 * MB  # measured: about 1.1 MB (mostly WAL, truncated at the next checkpoint)
+
+
+def test_twenty_thousand_random_hosts_are_pruned_to_the_limit(path: Path) -> None:
+    store = InsecureStore(path)  # the defaults: 10,000 hosts, 1,000 clients, 50,000 (host, client) records
+    rng = random.Random(443)
+    hosts = ["".join(rng.choices(string.ascii_lowercase, k=12)) + ".test" for _ in range(20_000)]
+    try:
+        for n, host in enumerate(hosts):
+            store.note_insecure(host, "refused", "x" * 1000, BIG_PATH, client=f"10.{n % 7}.{n % 251}.1")
+            if n % 1000 == 999:
+                store.flush()
+        sites = {s.host for s in store.insecure_sites()}
+        assert len(sites) == 10_000
+        assert hosts[-1] in sites and hosts[0] not in sites  # the least recently seen went first
+        assert len(store.clients()) == 1_000
+    finally:
+        store.close()
+    # Each row holds at most 255 + 500 + 200 characters of text; measured: about 11 MB with the WAL.
+    assert on_disk(path) < 16 * MB
+
+
+def test_rows_are_pruned_by_age(path: Path) -> None:
+    now = 1_000 * 86400.0
+    store = InsecureStore(path, max_age=10 * 86400, hourly_keep=2 * 86400)
+    store.note_insecure("old.test", "refused", "", "/", now=now - 11 * 86400, client="10.0.0.1")
+    store.note_insecure("new.test", "refused", "", "/", now=now, client="10.0.0.2")
+    store.note_upgrade("probe", now - 3 * 86400)
+    store.note_learned(Learned("gone.test", True, Reason.OK, "", expires=now))
+    store.note_learned(Learned("kept.test", True, Reason.OK, "", expires=now + 1))
+    store.flush(now=now)
+    assert [s.host for s in store.insecure_sites()] == ["new.test"]
+    assert [c.address for c in store.clients()] == ["10.0.0.2"]
+    assert store.hourly(0) == [HourlyCount(now // 3600 * 3600, 0, 1)]
+    assert [x.host for x in store.learned(now=0)] == ["kept.test"]
+    store.close()
+
+
+def test_rows_beyond_the_count_go_least_recently_seen_first(path: Path) -> None:
+    store = InsecureStore(path, max_age=FOREVER, max_hosts=3, max_learned=2)
+    for n, host in enumerate(["a.test", "b.test", "c.test", "d.test"]):
+        store.note_insecure(host, "refused", "", "/", now=100 + n)
+    store.flush()
+    store.note_insecure("a.test", "refused", "", "/", now=200)  # seen again: now the most recent
+    store.note_insecure("e.test", "refused", "", "/", now=150)
+    for n, host in enumerate(["x.test", "y.test", "z.test"]):
+        store.note_learned(Learned(host, True, Reason.OK, "", expires=1e12 + n))
+    store.flush()
+    assert sorted(s.host for s in store.insecure_sites()) == ["a.test", "d.test", "e.test"]
+    assert [x.host for x in store.learned()] == ["y.test", "z.test"]  # the soonest to expire went
+    store.close()
+
+
+def test_buffers_are_capped_between_flushes(path: Path) -> None:
+    store = InsecureStore(path, max_age=FOREVER, max_hosts=100, max_clients=10)
+    for n in range(10_000):
+        store.note_insecure(f"h{n}.test", "refused", "", "/", now=n, client=f"10.0.{n}.1")
+    assert store.pending <= 100 + 10 + 50_000
+    assert len(store._notes.insecure) == 100 and len(store._notes.clients) == 10
+    store.close()
+
+
+def test_the_wal_is_checkpointed_and_truncated(path: Path, store: InsecureStore) -> None:
+    wal = path.with_name(path.name + "-wal")
+    assert store._db.execute("PRAGMA journal_size_limit").fetchone() == (1024 * 1024,)
+    store.note_insecure("a.test", "refused", "", "/", now=1)
+    store.flush()
+    assert wal.stat().st_size > 0
+    store._next_checkpoint = 0  # as if a minute had passed: the next flush checkpoints
+    store.note_insecure("a.test", "refused", "", "/", now=2)
+    store.flush()
+    assert wal.stat().st_size == 0
+    assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# --- the previous schema, per-path learning, forgetting -------------------------------------------------------
+
+V1_SCHEMA = """
+CREATE TABLE insecure (host TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
+    hits INTEGER NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+    example_path TEXT NOT NULL DEFAULT '/');
+CREATE TABLE learned (host TEXT PRIMARY KEY, secure INTEGER NOT NULL, reason TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '', expires REAL NOT NULL);
+CREATE TABLE upgrades (step TEXT PRIMARY KEY, count INTEGER NOT NULL);
+INSERT INTO insecure VALUES ('old.test', 'refused', 'connection refused', 7, 10, 20, '/x');
+INSERT INTO learned VALUES ('old.test', 0, 'refused', 'connection refused', 1e12);
+INSERT INTO learned VALUES ('good.test', 1, 'ok', 'TLSv1.3, HTTP 200', 1e12);
+INSERT INTO upgrades VALUES ('ruleset', 5);
+"""
+
+
+def test_a_store_of_the_previous_version_opens_and_keeps_its_rows(path: Path) -> None:
+    path.parent.mkdir()
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.executescript(V1_SCHEMA)
+    old.close()
+    store = InsecureStore(path, max_age=FOREVER)
+    assert store.insecure_sites() == [
+        InsecureSite("old.test", "refused", "connection refused", 7, 10, 20, "/x")
+    ]
+    assert store.learned(now=0) == [
+        Learned("good.test", True, Reason.OK, "TLSv1.3, HTTP 200", 1e12),
+        Learned("old.test", False, Reason.REFUSED, "connection refused", 1e12),
+    ]
+    assert store.upgrade_counts() == {"ruleset": 5}
+    store.note_learned(Learned("good.test", False, Reason.REDIRECT_LOOP, "bounces", 1e12, "/login"))
+    store.close()
+    again = InsecureStore(path)
+    assert [(x.host, x.path) for x in again.learned()] == [
+        ("good.test", ""),
+        ("good.test", "/login"),
+        ("old.test", ""),
+    ]
+    assert again._db.execute("PRAGMA user_version").fetchone() == (2,)
+    again.close()
+
+
+def test_a_store_of_a_newer_version_is_refused(path: Path) -> None:
+    path.parent.mkdir()
+    newer = sqlite3.connect(path)
+    newer.execute("PRAGMA user_version=3")
+    newer.close()
+    with pytest.raises(StoreError, match=r"cannot open the store \(written by a newer port443: schema 3"):
+        InsecureStore(path)
+
+
+def test_learned_entries_per_path(store: InsecureStore) -> None:
+    store.note_learned(Learned("a.test", True, Reason.OK, "", 1e12))
+    store.note_learned(Learned("a.test", False, Reason.REDIRECT_LOOP, "bounces", 1e12, "/login"))
+    store.note_learned(Learned("a.test", False, Reason.REDIRECT_LOOP, "bounces", 1e12, "/" + "p" * 5000))
+    store.flush()
+    assert store.learned() == [
+        Learned("a.test", True, Reason.OK, "", 1e12),
+        Learned("a.test", False, Reason.REDIRECT_LOOP, "bounces", 1e12, "/login"),
+    ]  # an overlong path stays in the running proxy's memory only
+
+
+def test_forget_removes_the_host_buffered_and_stored(store: InsecureStore) -> None:
+    store.note_learned(Learned("a.test", False, Reason.REFUSED, "", 1e12))
+    store.note_learned(Learned("a.test", False, Reason.REDIRECT_LOOP, "", 1e12, "/one"))
+    store.note_insecure("a.test", "refused", "", "/", now=1, client="10.0.0.1")
+    store.note_learned(Learned("b.test", False, Reason.REFUSED, "", 1e12))
+    store.flush()
+    store.note_learned(Learned("a.test", False, Reason.REDIRECT_LOOP, "", 1e12, "/two"))  # not flushed yet
+    store.note_insecure("a.test", "refused", "", "/", now=2, client="10.0.0.2")
+    assert store.forget("a.test") == 4  # three learned entries and the insecure-site row
+    store.flush()
+    assert [x.host for x in store.learned()] == ["b.test"]
+    assert store.insecure_sites() == []
+    assert [c.insecure_hosts for c in store.clients()] == [0, 0]
+    assert store.forget("a.test") == 0
+
+
+def test_clients_are_counted_per_site_and_per_address(store: InsecureStore) -> None:
+    for client in ("10.0.0.1", "10.0.0.1", "10.0.0.2"):
+        store.note_insecure("plain.test", "refused", "", "/", now=10, client=client)
+    store.note_insecure("other.test", "refused", "", "/", now=11, client="10.0.0.1")
+    store.note_insecure("anon.test", "refused", "", "/", now=12)  # no address known
+    store.note_upgrade("probe", 13, client="10.0.0.2")
+    store.note_request("10.0.0.2", now=14)  # an exempt host, say
+    store.flush()
+    store.note_upgrade("probe", 20, client="10.0.0.1")
+    store.flush()
+    assert {s.host: s.clients for s in store.insecure_sites()} == {
+        "plain.test": 2,
+        "other.test": 1,
+        "anon.test": 0,
+    }
+    assert store.clients() == [
+        ClientUse("10.0.0.1", 4, 1, 3, 2, 10.0, 20.0),
+        ClientUse("10.0.0.2", 3, 1, 1, 1, 10.0, 14.0),
+    ]
+
+
+def test_hourly_counts(store: InsecureStore) -> None:
+    hour = 500_000 * 3600.0
+    store.note_upgrade("ruleset", hour + 5)
+    store.note_upgrade("probe", hour + 3599)
+    store.note_insecure("a.test", "refused", "", "/", now=hour + 10)
+    store.note_insecure("a.test", "refused", "", "/", now=hour + 2 * 3600)
+    store.flush(now=hour + 2 * 3600)
+    store.note_upgrade("ruleset", hour + 20)
+    store.flush(now=hour + 2 * 3600)
+    assert store.hourly(hour + 1800) == [HourlyCount(hour, 3, 1), HourlyCount(hour + 7200, 0, 1)]
+    assert store.hourly(hour + 3600) == [HourlyCount(hour + 7200, 0, 1)]
