@@ -8,6 +8,7 @@ does not touch the rules (a TTL, the probe timeout, TLS trust) never reloads the
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,25 @@ def make_decider(opts: Any, index: RuleIndex, old: Decider | None) -> Decider:
     return decider
 
 
+class _Progress:
+    """Says how far a long rules compile (a first start, or a changed corpus) has come, every few seconds."""
+
+    def __init__(self, every: float = 3.0) -> None:
+        self.every = every
+        self.started = time.monotonic()
+        self.said = self.started
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.said >= self.every and total:
+            self.said = now
+            logger.info(f"port443: compiling rules: {done} of {total} files ({now - self.started:.0f}s)")
+
+
 def load_index(paths: list[str], platforms: Any) -> tuple[RuleIndex, int]:
     """Load the rules (through the compiled cache); returns the index and how many files were skipped."""
     activation = Activation(frozenset(platforms))
-    loaded = load_rules(paths, cache_dir=default_cache_dir(), activation=activation)
+    loaded = load_rules(paths, cache_dir=default_cache_dir(), activation=activation, progress=_Progress())
     for error in loaded.errors:
         for problem in error.problems[:5]:
             logger.warning(
