@@ -7,6 +7,7 @@ from port443.mitm.clients import ClientPolicy
 from port443.mitm.log import InsecureLog
 from port443.mitm.own import OwnPages
 from port443.mitm.passthrough import TlsPassthrough
+from port443.mitm.rewrite import RewriteFallback
 from port443.mitm.upgrade import HttpsUpgrade
 from port443.mitm.wireguard import RedactPrivateKeys
 
@@ -17,11 +18,13 @@ def make_addons() -> list[object]:
     OwnPages answers requests addressed to the proxy itself before anything decides on them. HttpsUpgrade
     declares the options the others read, so it comes before them; ClientPolicy tags each request with its
     device's mode in `requestheaders`, before HttpsUpgrade's `request`. AccessControl vets upstream
-    connections before TlsPassthrough maps them; InsecureLog logs the decisions.
+    connections before TlsPassthrough maps them; RewriteFallback learns from rewrite mode's upstream
+    before InsecureLog logs the outcome.
     """
     return [
         OwnPages(),
         HttpsUpgrade(),
+        RewriteFallback(),
         ClientPolicy(),
         AccessControl(),
         RedactPrivateKeys(),

@@ -2,21 +2,21 @@
 
 Options are `port443_*` (mitm/options.py); a bad value raises OptionsError in `configure` and the previous
 state stays. Hooks never raise for bad traffic. A client coming back for a URL it was just redirected from
-is checked by proxy.loops and confirmed before anything is learned; in rewrite mode only the site's own
-failure (no connection, no TLS) is remembered, never a client giving up.
+is checked by proxy.loops and confirmed before anything is learned; what rewrite mode's upstream teaches
+is RewriteFallback's (mitm/rewrite.py). Longer than most modules because the state's life (built once with
+the final options, rebuilt off the event loop) and the request path it guards belong to one addon.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from mitmproxy import command, ctx, exceptions, flow, http
+from mitmproxy import command, ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.utils import asyncio_utils
 
@@ -28,10 +28,9 @@ from port443.net.connect import NETWORK_ERRORS, parse_connect_to
 from port443.net.probe import ProbeStatus
 from port443.proxy.bypass import BYPASS_PATH, Bypasses, warning_page
 from port443.proxy.decide import Decider, Decision, Learned, Reason, Step
-from port443.proxy.fixups import adapt_response
-from port443.proxy.inert import visible
+from port443.proxy.inert import loggable
 from port443.proxy.loops import LoopGuard, Suspicion
-from port443.proxy.pages import redirect_page, shown
+from port443.proxy.pages import redirect_page
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,6 @@ REDIRECT_STATUSES = (301, 302, 307, 308)
 Signature = tuple[tuple[str, ...], tuple[str, ...]]
 RULES_WAIT = 60.0
 """Seconds a request may wait for rules that are still loading (a first start compiles the corpus)."""
-_CLIENT_GAVE_UP = ("Client disconnected.", flow.Error.KILLED_MESSAGE)
 
 
 class HttpsUpgrade:
@@ -254,7 +252,7 @@ class HttpsUpgrade:
         try:
             return self._handle(flow, decider)
         except Exception:  # a bug shows with its traceback, and the request goes through untouched
-            logger.exception(f"port443: {_said(flow.request.pretty_host)}: request hook failed")
+            logger.exception(f"port443: {loggable(flow.request.pretty_host)}: request hook failed")
             return None
 
     async def _after_loading(self, flow: http.HTTPFlow, loading: asyncio.Task[None]) -> None:
@@ -263,7 +261,7 @@ class HttpsUpgrade:
             await asyncio.wait_for(asyncio.shield(loading), RULES_WAIT)
         except TimeoutError:
             logger.warning(
-                f"port443: rules still loading after {RULES_WAIT:g}s: {_said(flow.request.pretty_host)} passes untouched"
+                f"port443: rules still loading after {RULES_WAIT:g}s: {loggable(flow.request.pretty_host)} passes untouched"
             )
             return
         decider = self.decider
@@ -274,7 +272,7 @@ class HttpsUpgrade:
             if pending is not None:
                 await pending
         except Exception:  # a bug shows with its traceback, and the request goes through untouched
-            logger.exception(f"port443: {_said(flow.request.pretty_host)}: request hook failed")
+            logger.exception(f"port443: {loggable(flow.request.pretty_host)}: request hook failed")
 
     def _handle(self, flow: http.HTTPFlow, decider: Decider) -> Awaitable[None] | None:
         mode = client_mode(flow)  # the device's own mode (port443_client_modes), else port443_mode
@@ -313,7 +311,7 @@ class HttpsUpgrade:
             else:
                 self._act(flow, _after(decision, suspicion), mode, url, host)
         except Exception:  # a bug shows with its traceback, and the request goes through untouched
-            logger.exception(f"port443: {_said(host)}: deciding failed")
+            logger.exception(f"port443: {loggable(host)}: deciding failed")
 
     def _suspicion(self, flow: http.HTTPFlow, decision: Decision, mode: str, url: str) -> Suspicion:
         """Only a redirect can loop: a client back for the URL it was just redirected from is a suspect."""
@@ -331,13 +329,13 @@ class HttpsUpgrade:
             try:
                 result = await decider.probe_path(name, path)
             except NETWORK_ERRORS as e:  # the prober classifies these; this is belt and braces
-                logger.warning(f"port443: {_said(name)}: loop check failed: {e}")
+                logger.warning(f"port443: {loggable(name)}: loop check failed: {e}")
             else:
                 if result.status is ProbeStatus.REDIRECTS_TO_HTTP:
                     detail = f"HTTPS {path} sends clients back to HTTP ({result.detail})"
                     decider.learn_insecure(name, Reason.REDIRECT_LOOP, detail, path=path)
                     logger.warning(
-                        f"port443: redirect loop confirmed on {_said(name + path)}: leaving it on HTTP"
+                        f"port443: redirect loop confirmed on {loggable(name + path)}: leaving it on HTTP"
                     )
                     decision = Decision.stay(Step.LOOP, Reason.REDIRECT_LOOP, detail, decision.ruleset)
                 else:
@@ -393,42 +391,6 @@ class HttpsUpgrade:
             403, page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
         )
 
-    def error(self, flow: http.HTTPFlow) -> None:
-        """Rewrite mode: when the site's HTTPS itself failed, remember it so the next requests go over HTTP.
-
-        A client that gave up (a timeout on a slow page) says nothing about the site; neither does a failure
-        after the TLS connection was up. Either is left alone.
-        """
-        original = flow.metadata.get("port443.original_url")
-        if original is None or self.decider is None or flow.error is None or flow.response is not None:
-            return
-        message = str(flow.error.msg)
-        if message in _CLIENT_GAVE_UP or flow.server_conn.timestamp_tls_setup is not None:
-            return
-        host = flow.request.pretty_host.lower().rstrip(".")
-        reason = _failure_reason(message)
-        self.decider.learn_insecure(host, reason, message)
-        flow.metadata["port443.decision"] = Decision.stay(Step.LEARNED, reason, message)
-        logger.warning(
-            f"port443: HTTPS to {_said(host)} failed ({_said(message)}): its next requests go over HTTP"
-        )
-
-    def response(self, flow: http.HTTPFlow) -> None:
-        """Rewrite mode: keep the site working over the client's plain-HTTP connection."""
-        original = flow.metadata.get("port443.original_url")
-        if original is None or flow.response is None:
-            return
-        headers = flow.response.headers
-        if "Set-Cookie" not in headers and "Location" not in headers:
-            return  # nothing to adapt (most responses)
-        host = flow.request.pretty_host.lower().rstrip(".")
-        back = adapt_response(headers, host)
-        if back is not None and self.decider is not None and _same_page(back, str(original)):
-            # Only a page that sends clients back to its own http URL loops; an open redirect elsewhere does not.
-            path = urlsplit(str(original)).path or "/"
-            detail = f"HTTPS {path} redirects to {back}"
-            self.decider.learn_insecure(host, Reason.REDIRECT_LOOP, detail, path=path)
-
 
 def _after(decision: Decision, suspicion: Suspicion) -> Decision:
     """A burst of repeats keeps this client (only) on HTTP for this URL, without learning anything."""
@@ -438,25 +400,6 @@ def _after(decision: Decision, suspicion: Suspicion) -> Decision:
     return Decision.stay(Step.LOOP, Reason.REDIRECT_LOOP, detail, decision.ruleset)
 
 
-def _failure_reason(message: str) -> Reason:
-    """mitmproxy reports a failed upstream connection as text only; read the reason back from it."""
-    lowered = message.lower()
-    if "certificate" in lowered:
-        return Reason.BAD_CERT
-    if "refused" in lowered or f"[errno {errno.ECONNREFUSED}]" in lowered:
-        return Reason.REFUSED
-    if "timed out" in lowered or "timeout" in lowered:
-        return Reason.TIMEOUT
-    if "connect call failed" in lowered:
-        return Reason.UNREACHABLE
-    return Reason.TLS_ERROR
-
-
-def _same_page(location: str, original: str) -> bool:
-    a, b = urlsplit(location), urlsplit(original)
-    return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.path or "/") == (b.path or "/")
-
-
 def _is_navigation(request: http.Request) -> bool:
     """A page the user opens (worth a warning page), not an image or script that would break on one."""
     mode = request.headers.get("Sec-Fetch-Mode")
@@ -464,11 +407,6 @@ def _is_navigation(request: http.Request) -> bool:
         return str(mode) == "navigate"
     accept = str(request.headers.get("Accept", "*/*")).strip()
     return accept in ("", "*/*") or "text/html" in accept  # curl and scripts send */*; images name image/
-
-
-def _said(text: str) -> str:
-    """Text from traffic, fit for a log line: control characters shown, not obeyed, and length bounded."""
-    return visible(shown(text, 300))
 
 
 def _client(flow: http.HTTPFlow) -> str:

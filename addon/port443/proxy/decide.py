@@ -6,7 +6,8 @@ once HTTPS is confirmed on its target (rules date from 2021 and can be stale), a
 host overrides a rule; HSTS-preloaded hosts are trusted as browsers trust them (they hard-fail on them too),
 except when the proxy fetches HTTPS itself. A confirmed redirect loop on one path keeps only that path on
 HTTP. Concurrent requests for one host share one probe. No mitmproxy here, so `port443 explain` and the
-proxy give the same answers.
+proxy give the same answers. The value types (Step, Reason, Decision, Learned) live here too, with the one
+pipeline that makes them: the vocabulary and its only author stay together.
 """
 
 from __future__ import annotations

@@ -47,3 +47,8 @@ def csv_cell(value: object) -> object:
     if value.startswith(_FORMULA_START):
         value = "'" + value
     return visible(value)
+
+
+def loggable(text: str, limit: int = 300) -> str:
+    """Text from traffic, fit for a log line: control characters shown, not obeyed, and its length bounded."""
+    return visible(text if len(text) <= limit else text[:limit] + "…")
