@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -34,6 +35,8 @@ from tests.support.proxy import report
 pytestmark = [pytest.mark.e2e, pytest.mark.gateway]
 
 TRANSPARENT, EXPLICIT, WIREGUARD = 8080, 8081, 51820
+TV4, TV6 = netns.LAN4 + "3", netns.LAN6 + "3"  # a device that cannot follow redirects: rewrite mode
+PRINTER4 = netns.LAN4 + "4"  # a device the household asked port443 never to touch
 MAX_CONNECTIONS, IDLE_TIMEOUT = 16, 3  # small, so the bounds can be seen quickly
 
 
@@ -83,6 +86,9 @@ def lab() -> Iterator[Lab]:
     netns.require_tools()
     lines = [(netns.SERVER4, HOSTS), (netns.SERVER6, HOSTS)]
     with Lab(lines) as built:
+        built.client.run("ip", "addr", "add", TV4 + "/24", "dev", "eth0")
+        built.client.run("ip", "addr", "add", PRINTER4 + "/24", "dev", "eth0")
+        built.client.run("ip", "-6", "addr", "add", TV6 + "/64", "dev", "eth0", "nodad", "preferred_lft", "0")
         yield built
 
 
@@ -117,6 +123,8 @@ def gateway(lab: Lab, nginx: Nginx, tmp_path_factory: pytest.TempPathFactory) ->
     ]
     argv += ["--allow-lan", *[a for net in netns.ALLOWED for a in ("--allow-clients", net)]]
     argv += ["--wireguard", "--wireguard-port", str(WIREGUARD), "--db", str(db)]
+    argv += ["--client-mode", f"{TV4}/32=rewrite", "--client-mode", f"{TV6}/128=rewrite"]
+    argv += ["--client-mode", f"{PRINTER4}/32=off"]
     for setting in (
         f"mode=regular@{EXPLICIT}",
         "port443_shipped_rules=false",
@@ -190,6 +198,31 @@ def test_plain_http_is_upgraded_and_https_goes_around_the_proxy(
     client = netns.CLIENT4 if family == 4 else netns.CLIENT6
     # nginx saw the device itself: HTTPS was routed, not proxied (the proxy's probe comes from the gateway).
     assert any(line.startswith(client) and "GET /page" in line for line in access_log(nginx))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_device_in_rewrite_mode_gets_the_https_page_through_the_gateway(
+    gateway: Gateway, lab: Lab, family: int
+) -> None:
+    gateway.start()
+    tv = TV4 if family == 4 else TV6
+    done = curl(lab.client, f"-{family}", "--interface", tv, "-w", "\n%{http_code}", "http://good.test/tv")
+    # The proxy fetched https://good.test/ itself, by name (TLS name and Host), not by the destination address.
+    assert done.stdout.endswith("\n200") and "<h1>Good</h1>" in done.stdout, done
+    broken = curl(lab.client, f"-{family}", "--interface", tv, "-w", "\n%{http_code}", "http://expired.test/")
+    assert broken.stdout.endswith("\n200") and "Expired over HTTP" in broken.stdout, broken  # falls back
+
+
+def test_each_device_gets_its_own_mode_and_its_own_log(gateway: Gateway, lab: Lab) -> None:
+    gateway.start()
+    assert status(lab.client, "http://good.test/m", "-4") == "307 https://good.test/m"  # the default
+    untouched = curl(lab.client, "-4", "--interface", PRINTER4, "-w", "\n%{http_code}", "http://good.test/m")
+    assert untouched.stdout.endswith("\n200") and "Good over HTTP" in untouched.stdout, untouched
+    curl(lab.client, "-4", "http://plain.test/mine")
+    assert gateway.stop() == 0  # flushed
+    listed = gateway.port443("report", "--by-client", "--json", "--db", str(gateway.db))
+    devices = {row["client"]: row for row in json.loads(listed.stdout)}
+    assert devices[netns.CLIENT4]["insecure"] >= 1 and PRINTER4 not in devices  # "off" is never logged
 
 
 @pytest.mark.parametrize("family", FAMILIES)
