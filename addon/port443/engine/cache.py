@@ -23,16 +23,19 @@ import platformdirs
 
 from port443 import __version__
 from port443.engine.index import Activation, Record, RecordTable, RuleIndex, build_targets, record_of
-from port443.engine.ruleset import parse_ruleset, ruleset_files
+from port443.engine.ruleset import MAX_FILE_SIZE, oversized, parse_ruleset_warnings, ruleset_files
 from port443.errors import Problem, RulesetError
 
-_FORMAT = 3
+_FORMAT = 4  # 4: records carry the facts of their patterns
 _PARALLEL_FROM = 2000  # below this many files to parse, worker start-up costs more than it saves
 _CHUNK = 250
 
 Progress = Callable[[int, int], None]
-# Per file: content digest, then the record, or the problems when the file is invalid.
-_Parsed = tuple[bytes, Record | None, tuple[tuple[str, int | None, str, str], ...]]
+_Found = tuple[
+    tuple[str, int | None, str, str], ...
+]  # Problems as plain tuples, to cross processes and marshal
+# Per file: content digest, then the record, or the problems when the file is invalid; then the warnings.
+_Parsed = tuple[bytes, Record | None, _Found, _Found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,8 @@ class LoadedRules:
 
     index: RuleIndex
     errors: tuple[RulesetError, ...]
+    warnings: tuple[Problem, ...]
+    """What is valid but risky (nested quantifiers), each as file:line: field: message; `rules validate` shows them."""
     files: int
     parsed: int
     """How many files had to be parsed from YAML (0 when the cache was fully valid)."""
@@ -94,8 +99,10 @@ def load_rules(
     records = RecordTable(cached["blobs"], cached["names"], cached["states"])
     problems: dict[int, tuple[tuple[str, int | None, str, str], ...]] = cached["problems"]
     errors = tuple(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
+    found: dict[int, _Found] = cached["warnings"]
+    warnings = tuple(Problem(*q) for i in sorted(found) for q in found[i])
     index = RuleIndex(cached["targets"], records, activation)
-    return LoadedRules(index, errors, len(files), parsed_count, time.perf_counter() - started)
+    return LoadedRules(index, errors, warnings, len(files), parsed_count, time.perf_counter() - started)
 
 
 def _signature(files: list[str]) -> bytes:
@@ -111,19 +118,22 @@ def _assemble(
     files: list[str], stats: list[tuple[int, int]], parsed: list[_Parsed], signature: bytes
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The cache's two parts: the per-file manifest (for refreshing) and the index (for loading fast)."""
-    records = [record for _digest, record, _problems in parsed if record is not None]
+    records = [p[1] for p in parsed if p[1] is not None]
     table = RecordTable.from_records(records)
     problems = {i: p[2] for i, p in enumerate(parsed) if p[2]}
+    warnings = {i: p[3] for i, p in enumerate(parsed) if p[3]}
     manifest = {
         "files": files,
         "stats": stats,
-        "digests": [digest for digest, _record, _problems in parsed],
-        "records": [None if record is None else blob for (_, record, _), blob in _pair(parsed, table.blobs)],
+        "digests": [p[0] for p in parsed],
+        "records": [None if p[1] is None else blob for p, blob in _pair(parsed, table.blobs)],
         "problems": problems,
+        "warnings": warnings,
     }
     index = {
         "signature": signature,
         "problems": problems,
+        "warnings": warnings,
         "blobs": table.blobs,
         "names": table.names,
         "states": table.states,
@@ -150,12 +160,12 @@ def _refresh(
     """Reuse cached results for files whose stat or content is unchanged; parse the others."""
     old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
     if manifest is not None:
-        problems = manifest["problems"]
+        problems, warnings = manifest["problems"], manifest["warnings"]
         for i, (path, stat, digest, blob) in enumerate(
             zip(manifest["files"], manifest["stats"], manifest["digests"], manifest["records"], strict=True)
         ):
             record = None if blob is None else marshal.loads(blob)
-            old[path] = (stat, (digest, record, problems.get(i, ())))
+            old[path] = (stat, (digest, record, problems.get(i, ()), warnings.get(i, ())))
     results: list[_Parsed | None] = [None] * len(files)
     todo: list[int] = []
     for i, (path, stat) in enumerate(zip(files, stats, strict=True)):
@@ -170,7 +180,7 @@ def _refresh(
         prior = old.get(files[i])
         if parsed[1] is None and prior is not None and prior[1][1] is not None:
             # A broken edit: report it, but keep serving the file's last good version.
-            parsed = (parsed[0], prior[1][1], parsed[2])
+            parsed = (parsed[0], prior[1][1], parsed[2], prior[1][3])
         results[i] = parsed
     return [r for r in results if r is not None], len(todo)
 
@@ -206,22 +216,34 @@ def parse_chunk(paths: list[str]) -> list[_Parsed]:
 def parse_file(path: str) -> _Parsed:
     """Digest and parse one file; problems are returned as plain tuples so they cross processes and marshal."""
     try:
-        data = Path(path).read_bytes()
+        data = _read(path)
     except OSError as e:
-        return b"", None, ((path, None, "", f"cannot read ({e})"),)
+        return b"", None, ((path, None, "", f"cannot read ({e})"),), ()
     digest = hashlib.blake2b(data, digest_size=16).digest()
+    if len(data) > MAX_FILE_SIZE:  # refused unread beyond the limit
+        return digest, None, _plain([oversized(path, os.stat(path).st_size)]), ()
     try:
-        ruleset = parse_ruleset(data.decode("utf-8"), path)
+        ruleset, warnings = parse_ruleset_warnings(data.decode("utf-8"), path)
     except UnicodeDecodeError as e:
-        return digest, None, ((path, None, "", f"not UTF-8 ({e})"),)
+        return digest, None, ((path, None, "", f"not UTF-8 ({e})"),), ()
     except RulesetError as e:
-        return digest, None, tuple((p.source, p.line, p.field, p.message) for p in e.problems)
-    return digest, record_of(ruleset), ()
+        return digest, None, _plain(e.problems), ()
+    return digest, record_of(ruleset), (), _plain(warnings)
+
+
+def _read(path: str) -> bytes:
+    """A rule file's bytes, no more than one past the size limit (a huge file is neither read nor hashed)."""
+    with open(path, "rb") as f:
+        return f.read(MAX_FILE_SIZE + 1)
+
+
+def _plain(problems: Sequence[Problem]) -> _Found:
+    return tuple((p.source, p.line, p.field, p.message) for p in problems)
 
 
 def _digest_file(path: str) -> bytes:
     try:
-        return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).digest()
+        return hashlib.blake2b(_read(path), digest_size=16).digest()
     except OSError:
         return b""
 

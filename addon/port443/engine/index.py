@@ -3,17 +3,32 @@
 The only module that knows the storage layout. The index is immutable: a reload builds a new one and swaps a
 reference. It is kept compact (plain tuples that marshal quickly into the compiled cache) and compiles a
 ruleset's regexes only when one of its hosts is first seen, as HTTPS Everywhere did to save start-up time.
+That compilation is bounded: validation caps what one ruleset costs, and a lookup compiles at most
+LOOKUP_COMPILE_COST of rulesets (the first always), so many rulesets on one host are compiled over several
+lookups rather than in one long stall of the event loop.
 """
 
 from __future__ import annotations
 
 import marshal
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, overload
 
 from port443.engine import jsregex
+from port443.engine.pattern import (
+    LOOKUP_COMPILE_COST,
+    Budget,
+    Facts,
+    Pattern,
+    Undecided,
+    compile_any,
+    compile_cost,
+    compile_js,
+    facts_of,
+    pack_facts,
+    unpack_facts,
+)
 from port443.engine.ruleset import Ruleset
 
 # Marshal-friendly ruleset record; see `record_of`. Trivial rules are stored as None (no regex needed).
@@ -26,6 +41,7 @@ Record = tuple[
     tuple[tuple[str, str], ...],  # securecookies: (host, name)
     str,  # source file
     tuple[str, ...],  # targets
+    tuple[int, ...],  # packed Facts of every regex: rules' `from`, exclusions, securecookies' host and name
 ]
 TargetMap = dict[str, int | tuple[int, ...]]
 
@@ -36,6 +52,7 @@ def record_of(ruleset: Ruleset) -> Record:
     """Flatten a validated Ruleset into the index's compact record (tests and notes are not needed live)."""
     rules = tuple(None if r.trivial else (r.from_, r.to) for r in ruleset.rules)
     cookies = tuple((c.host, c.name) for c in ruleset.securecookies)
+    regexes = _regexes(rules, ruleset.exclusions, cookies)
     return (
         ruleset.name,
         ruleset.default_off or "",
@@ -45,14 +62,36 @@ def record_of(ruleset: Ruleset) -> Record:
         cookies,
         ruleset.source,
         ruleset.targets,
+        tuple(pack_facts(facts_of(r)) for r in regexes),
+    )
+
+
+def _regexes(
+    rules: Sequence[tuple[str, str] | None], exclusions: Sequence[str], cookies: Sequence[tuple[str, str]]
+) -> list[str]:
+    """A ruleset's regexes in the order their facts are stored."""
+    return [r[0] for r in rules if r is not None] + list(exclusions) + [p for pair in cookies for p in pair]
+
+
+def record_cost(record: Record) -> int:
+    """Estimated microseconds `compile_record` takes for this record."""
+    _n, _o, _p, rules, exclusions, cookies, _s, _t, packed = record
+    facts = [unpack_facts(f) for f in packed]
+    n_rules = sum(1 for r in rules if r is not None)
+    n_excl = n_rules + len(exclusions)
+    return (
+        compile_cost([r[0] for r in rules if r is not None], facts[:n_rules])
+        + compile_cost(exclusions, facts[n_rules:n_excl], joined=True)
+        + compile_cost([p for pair in cookies for p in pair], facts[n_excl:])
     )
 
 
 class CompiledRule(NamedTuple):
     """A rule ready to apply: `pattern` None means the trivial scheme upgrade."""
 
-    pattern: re.Pattern[str] | None
-    template: str
+    pattern: Pattern | None
+    template: tuple[str | int, ...]
+    """The replacement: literal text and group numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +101,9 @@ class CompiledRuleset:
     name: str
     source: str
     rules: tuple[CompiledRule, ...]
-    exclusion: re.Pattern[str] | None
-    cookies: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+    exclusions: tuple[Pattern, ...]
+    """Searched together: a match of any excludes the URL (joined: anchored, unanchored, backtracking ones)."""
+    cookies: tuple[tuple[Pattern, Pattern], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +253,21 @@ class RuleIndex:
                     found.append((key, i))
         return found
 
-    def compiled(self, i: int) -> CompiledRuleset:
-        """Ruleset `i` with its regexes compiled (once)."""
+    def compiled(self, i: int, budget: Budget | None = None) -> CompiledRuleset:
+        """Ruleset `i` with its regexes compiled (once).
+
+        Raises:
+            Undecided: when `budget` has already paid for compiling other rulesets and cannot pay for this one.
+        """
         done = self._compiled[i]
         if done is None:
-            done = self._compiled[i] = compile_record(self.records[i])
+            record = self.records[i]
+            if budget is not None:
+                cost = record_cost(record)
+                if budget.compile < LOOKUP_COMPILE_COST and cost > budget.compile:
+                    raise Undecided(too_long=False)
+                budget.compile -= cost
+            done = self._compiled[i] = compile_record(record)
         return done
 
 
@@ -267,18 +317,20 @@ def build_targets(records: list[Record]) -> TargetMap:
 
 def compile_record(record: Record) -> CompiledRuleset:
     """Compile one ruleset's regexes. Records come from validated rulesets, so this does not fail."""
-    name, _off, _platform, rules, exclusions, cookies, source, _targets = record
+    name, _off, _platform, rules, exclusions, cookies, source, _targets, packed = record
+    facts = iter([unpack_facts(f) for f in packed])
     compiled_rules = []
     for rule in rules:
         if rule is None:
-            compiled_rules.append(CompiledRule(None, "https:"))
+            compiled_rules.append(CompiledRule(None, ("https:",)))
             continue
-        pattern = jsregex.compile_pattern(rule[0])
-        compiled_rules.append(CompiledRule(pattern, jsregex.translate_replacement(rule[1], pattern.groups)))
-    exclusion = None
-    if exclusions:
-        # HTTPS Everywhere joins a ruleset's exclusions into one alternation and searches anywhere in the URL.
-        joined = "|".join(f"(?:{jsregex.translate_pattern(e)})" for e in exclusions)
-        exclusion = re.compile(joined, jsregex.FLAGS)
-    compiled_cookies = tuple((jsregex.compile_pattern(h), jsregex.compile_pattern(n)) for h, n in cookies)
-    return CompiledRuleset(name, source, tuple(compiled_rules), exclusion, compiled_cookies)
+        pattern = compile_js(rule[0], next(facts))
+        compiled_rules.append(CompiledRule(pattern, jsregex.replacement_parts(rule[1], pattern.groups)))
+    # HTTPS Everywhere joins a ruleset's exclusions into one alternation and searches anywhere in the URL.
+    excluded: list[Facts] = [next(facts) for _ in exclusions]
+    compiled_exclusions = tuple(compile_any(exclusions, excluded)) if exclusions else ()
+    compiled_cookies = tuple(
+        (compile_js(h, next(facts), capture=False), compile_js(n, next(facts), capture=False))
+        for h, n in cookies
+    )
+    return CompiledRuleset(name, source, tuple(compiled_rules), compiled_exclusions, compiled_cookies)

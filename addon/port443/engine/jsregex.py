@@ -1,8 +1,9 @@
-"""Translate HTTPS Everywhere's JavaScript regexes and `$N` replacements into Python `re` equivalents.
+"""Translate HTTPS Everywhere's JavaScript regexes and `$N` replacements into Python `re` and RE2 syntax.
 
 Rulesets are written in the dialect HTTPS Everywhere used (ECMAScript regexes without flags, Annex B syntax),
-so that rules can be copied between the two. Python's `re` reads some of that syntax differently; this module
-rewrites those spots once, at compile time, so that `re.search` gives the JavaScript answer. Pure: no I/O.
+so that rules can be copied between the two. Python's `re` (and the `regex` package) and RE2 read some of that
+syntax differently; this module rewrites those spots once, at compile time, so that a search gives the
+JavaScript answer. The engine that runs the result is chosen in `pattern`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import re
 _JS_SPACE = "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
 # JavaScript's `.` stops at every line terminator, Python's only at "\n".
 _JS_DOT = "[^\\n\\r\\u2028\\u2029]"
+# RE2 spells code points \x{...}, not \uXXXX, and has no \Z: its end of text is \z.
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
+_RE2_SPACE = _UNICODE_ESCAPE.sub(r"\\x{\1}", _JS_SPACE)
+_RE2_DOT = _UNICODE_ESCAPE.sub(r"\\x{\1}", _JS_DOT)
 # `{` starts a quantifier in JavaScript only in these shapes; otherwise it is a literal brace.
 _JS_QUANTIFIER = re.compile(r"\{\d+(?:,\d*)?\}")
 _HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
@@ -32,8 +37,10 @@ class TranslateError(ValueError):
     """The JavaScript pattern or replacement uses something with no faithful Python equivalent."""
 
 
-def translate_pattern(source: str) -> str:
-    """Return a Python `re` pattern that matches what the JavaScript regex `source` matches.
+def translate_pattern(source: str, *, re2: bool = False) -> str:
+    """Return a Python `re` (or, with `re2`, an RE2) pattern that matches what the JavaScript regex matches.
+
+    The RE2 form is only meaningful for patterns without lookaround and backreferences, which RE2 lacks.
 
     Raises:
         TranslateError: for syntax JavaScript itself rejects, or that cannot be carried over.
@@ -43,16 +50,16 @@ def translate_pattern(source: str) -> str:
     while i < n:
         c = source[i]
         if c == "\\":
-            piece, i = _escape(source, i, in_class=False)
+            piece, i = _escape(source, i, in_class=False, re2=re2)
         elif c == "[":
-            piece, i = _char_class(source, i)
+            piece, i = _char_class(source, i, re2=re2)
         elif c == "(":
             piece, i = _group_open(source, i)
         elif c == ".":
-            piece, i = _JS_DOT, i + 1
+            piece, i = (_RE2_DOT if re2 else _JS_DOT), i + 1
         elif c == "$":
             # Without the m flag, JavaScript's `$` is the very end; Python's `$` also matches before a final "\n".
-            piece, i = r"\Z", i + 1
+            piece, i = (r"\z" if re2 else r"\Z"), i + 1
         elif c == "{":
             m = _JS_QUANTIFIER.match(source, i)
             piece, i = (m.group(), m.end()) if m else (r"\{", i + 1)
@@ -64,18 +71,19 @@ def translate_pattern(source: str) -> str:
     return "".join(out)
 
 
-def _escape(source: str, i: int, *, in_class: bool) -> tuple[str, int]:
+def _escape(source: str, i: int, *, in_class: bool, re2: bool) -> tuple[str, int]:
     """Translate the escape starting at the backslash `source[i]`; return the Python text and the next index."""
     if i + 1 >= len(source):
         raise TranslateError("pattern ends with a lone backslash")
     c = source[i + 1]
     nxt = i + 2
+    space = _RE2_SPACE if re2 else _JS_SPACE
     if c == "s":
-        return (_JS_SPACE if in_class else f"[{_JS_SPACE}]"), nxt
+        return (space if in_class else f"[{space}]"), nxt
     if c == "S":
         if in_class:
             raise TranslateError(r"\S inside a character class is not supported; list the characters instead")
-        return f"[^{_JS_SPACE}]", nxt
+        return f"[^{space}]", nxt
     if c == "B" and in_class:
         return "B", nxt  # Annex B: an unknown escape inside a class is the letter itself
     if c == "b" and in_class:
@@ -95,7 +103,7 @@ def _escape(source: str, i: int, *, in_class: bool) -> tuple[str, int]:
     if c == "x" and _HEX2.match(source, nxt):
         return "\\x" + source[nxt : nxt + 2], nxt + 2
     if c == "u" and _HEX4.match(source, nxt):
-        return "\\u" + source[nxt : nxt + 4], nxt + 4
+        return ("\\x{%s}" if re2 else "\\u%s") % source[nxt : nxt + 4], nxt + 4
     if c == "k" and not in_class and source.startswith("<", nxt):
         end = source.find(">", nxt)
         name = source[nxt + 1 : end] if end > 0 else ""
@@ -105,7 +113,7 @@ def _escape(source: str, i: int, *, in_class: bool) -> tuple[str, int]:
     return re.escape(c), nxt
 
 
-def _char_class(source: str, i: int) -> tuple[str, int]:
+def _char_class(source: str, i: int, *, re2: bool) -> tuple[str, int]:
     """Translate the character class opening at `source[i] == "["`."""
     j = i + 1
     negated = source.startswith("^", j)
@@ -113,7 +121,8 @@ def _char_class(source: str, i: int) -> tuple[str, int]:
         j += 1
     if source.startswith("]", j):
         # JavaScript allows empty classes: [] never matches, [^] matches any character.
-        return ("[\\s\\S]" if negated else "(?!)"), j + 1
+        never = "[^\\x00-\\x{10ffff}]" if re2 else "(?!)"
+        return ("[\\s\\S]" if negated else never), j + 1
     out = ["[^" if negated else "["]
     prev = ""
     while j < len(source):
@@ -122,7 +131,7 @@ def _char_class(source: str, i: int) -> tuple[str, int]:
             out.append("]")
             return "".join(out), j + 1
         if c == "\\":
-            piece, j = _escape(source, j, in_class=True)
+            piece, j = _escape(source, j, in_class=True, re2=re2)
             prev = source[j - 1] if source[j - 2] == "\\" and source[j - 1] in _CLASS_ESCAPES else c
         else:
             # Escape what Python may read as nested sets or set operations (it warns on [[, --, &&, ~~, ||),
@@ -138,13 +147,18 @@ def _char_class(source: str, i: int) -> tuple[str, int]:
 
 
 def _group_open(source: str, i: int) -> tuple[str, int]:
-    """Translate a group opening; JavaScript spells named groups `(?<name>` where Python wants `(?P<name>`."""
+    """Translate a group opening; JavaScript spells named groups `(?<name>` where Python wants `(?P<name>`.
+
+    JavaScript has no other `(?` forms: `(?i)`, `(?P<n>` or `(?#` would mean something else to Python and RE2.
+    """
     if source.startswith("(?<", i) and not source.startswith(("(?<=", "(?<!"), i):
         end = source.find(">", i)
         name = source[i + 3 : end] if end > 0 else ""
         if not _GROUP_NAME.fullmatch(name):
             raise TranslateError(f"invalid group name {name!r}")
         return f"(?P<{name}>", end + 1
+    if source.startswith("(?", i) and not source.startswith(("(?:", "(?=", "(?!", "(?<=", "(?<!"), i):
+        raise TranslateError(f"{source[i : i + 3]!r} is not JavaScript syntax (it has no inline flags)")
     return "(", i + 1
 
 
@@ -172,36 +186,56 @@ def translate_replacement(to: str, groups: int) -> str:
     Raises:
         TranslateError: naming the first offending `$` reference.
     """
-    out: list[str] = []
+    return "".join(
+        part.replace("\\", "\\\\")
+        if isinstance(part, str)
+        else f"\\g<{part}>"  # backslashes are literal in JS
+        for part in replacement_parts(to, groups)
+    )
+
+
+def replacement_parts(to: str, groups: int) -> tuple[str | int, ...]:
+    """Split a JavaScript replacement into literal text and group numbers (0 for `$&`), adjacent text merged.
+
+    Raises:
+        TranslateError: as `translate_replacement`.
+    """
+    out: list[str | int] = []
     pos = 0
     for m in _DOLLAR.finditer(to):
-        out.append(to[pos : m.start()].replace("\\", "\\\\"))  # backslashes are literal in JavaScript
+        out.append(to[pos : m.start()])
         ref = m.group(1)
         pos = m.end()
         if ref == "$":
             out.append("$")
         elif ref == "&":
-            out.append(r"\g<0>")
+            out.append(0)
         elif ref.isascii() and ref.isdigit():
-            out.append(_group_reference(ref, groups))
+            out.extend(_group_reference(ref, groups))
         elif ref in ("`", "'"):
             raise TranslateError(f"${ref} (text before/after the match) is not supported")
         else:
             raise TranslateError(f"stray '$' before {ref!r}; write $$ for a literal dollar sign")
-    out.append(to[pos:].replace("\\", "\\\\"))
-    return "".join(out)
+    out.append(to[pos:])
+    merged: list[str | int] = []
+    for part in out:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        elif part != "":
+            merged.append(part)
+    return tuple(merged)
 
 
-def _group_reference(ref: str, groups: int) -> str:
+def _group_reference(ref: str, groups: int) -> tuple[int]:
     """Resolve `$N`/`$NN` the JavaScript way, refusing the forms JavaScript would leave as literal text."""
     if len(ref) == 2 and 1 <= int(ref) <= groups:
-        return f"\\g<{int(ref)}>"
+        return (int(ref),)
     if 1 <= int(ref[0]) <= groups:
         if len(ref) == 2 and ref[0] != "0":
             raise TranslateError(
                 f"${ref} is ambiguous with {groups} group(s): write $0{ref[0]} then {ref[1]!r}"
             )
-        return f"\\g<{int(ref[0])}>"
+        return (int(ref[0]),)
     raise TranslateError(f"${ref} refers to a group the pattern does not have ({groups} group(s))")
 
 

@@ -19,7 +19,7 @@ def explain_host(host: str, index: RuleIndex) -> list[dict[str, Any]]:
     looked_up = normalize_host(host)
     rows = []
     for key, i in index.candidate_keys(looked_up):
-        name, default_off, platform, *_rest, source, _targets = index.records[i]
+        name, default_off, platform, _rules, _exclusions, _cookies, source, *_ = index.records[i]
         rows.append(
             {
                 "host": looked_up,

@@ -1,6 +1,8 @@
 """Apply rulesets to URLs and cookies, as HTTPS Everywhere's `rewriteURI` and `shouldSecureCookie` did. Pure.
 
 `rewrite_url` is the proxy's hot path: one canonicalisation, a few dict lookups, and regexes compiled once.
+Every lookup runs within the bounds of `pattern` (URL length, RE2 work, backtracking time, first-use
+compiling); one that cannot says so with its outcome instead of stalling, and the caller decides otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import NamedTuple
 
 from port443.engine.canon import canonicalize, restore_userinfo
 from port443.engine.index import CompiledRuleset, RuleIndex
+from port443.engine.pattern import MAX_URL_LENGTH, Budget, Undecided
 
 _COOKIE_MEMO_SIZE = 250  # the reference engine's cookieHostCache holds about this many hosts
 
@@ -24,6 +27,17 @@ class Outcome(Enum):
     """An active ruleset covers the host but one of its exclusions keeps this URL on plain HTTP."""
     UPGRADED = "upgraded"
     """A rule rewrote the URL."""
+    TOO_LONG = "too-long"
+    """The URL is longer than rules are run over (`pattern.MAX_URL_LENGTH`, less for a very complex pattern):
+    the rules did not decide. HSTS, learned results or a probe still may; nothing may downgrade."""
+    TIMED_OUT = "timed-out"
+    """The lookup spent its budget (backtracking time, RE2 work, compiling rulesets on first use) before the
+    rules decided: as undecided as TOO_LONG. `ruleset` names the ruleset it was working on."""
+
+    @property
+    def decided(self) -> bool:
+        """Whether the rules gave an answer (a rewrite, an exclusion or "no rule applies")."""
+        return self not in (Outcome.TOO_LONG, Outcome.TIMED_OUT)
 
 
 class Rewrite(NamedTuple):
@@ -33,14 +47,18 @@ class Rewrite(NamedTuple):
     url: str | None
     """The rewritten URL (credentials put back) when UPGRADED, else None."""
     ruleset: str | None
-    """The ruleset that rewrote (UPGRADED) or excluded (EXCLUDED) the URL."""
+    """The ruleset that rewrote (UPGRADED) or excluded (EXCLUDED) the URL, or could not decide in time."""
 
 
 _NO_MATCH = Rewrite(Outcome.NO_MATCH, None, None)
+_TOO_LONG = Rewrite(Outcome.TOO_LONG, None, None)
 
 
 def rewrite_url(url: str, index: RuleIndex) -> Rewrite:
     """Rewrite `url` with the first active candidate ruleset that changes it; a single pass, never re-fed."""
+    if len(url) > 2 * MAX_URL_LENGTH:
+        # Not even canonicalised (5 ms a megabyte): only tabs, newlines and dot segments could shrink it enough.
+        return _TOO_LONG
     canon = canonicalize(url)
     if canon is None or not canon.host:
         return _NO_MATCH
@@ -52,37 +70,62 @@ def rewrite_url(url: str, index: RuleIndex) -> Rewrite:
 
 def apply_rulesets(href: str, host: str, index: RuleIndex) -> Rewrite:
     """Run the candidate rulesets of `host` over an already canonical `href` (no userinfo)."""
+    if len(href) > MAX_URL_LENGTH:
+        return _TOO_LONG
     excluded_by: str | None = None
     active = index.active
-    for i in index.candidates(host):
-        if not active[i]:
-            continue
-        ruleset = index.compiled(i)
-        result = apply_ruleset(ruleset, href)
-        if result is None:
-            if excluded_by is None and ruleset.exclusion is not None and ruleset.exclusion.search(href):
-                excluded_by = ruleset.name
-            continue
-        return Rewrite(Outcome.UPGRADED, result, ruleset.name)
+    budget: Budget | None = None
+    data = b""
+    i = -1
+    try:
+        for i in index.candidates(host):
+            if not active[i]:
+                continue
+            if budget is None:  # most URLs have no active candidate: nothing to pay for
+                budget, data = Budget(), href.encode()
+            ruleset = index.compiled(i, budget)
+            result = _apply(ruleset, href, data, budget)
+            if result is True:
+                if excluded_by is None:
+                    excluded_by = ruleset.name
+            elif result is not False:
+                return Rewrite(Outcome.UPGRADED, result, ruleset.name)
+    except Undecided as e:
+        return Rewrite(Outcome.TOO_LONG if e.too_long else Outcome.TIMED_OUT, None, index.name(i))
     if excluded_by is not None:
         return Rewrite(Outcome.EXCLUDED, None, excluded_by)
     return _NO_MATCH
 
 
 def apply_ruleset(ruleset: CompiledRuleset, href: str) -> str | None:
-    """One ruleset's result: None when an exclusion matches anywhere, or no rule changes the URL."""
-    if ruleset.exclusion is not None and ruleset.exclusion.search(href):
+    """One ruleset's result: None when an exclusion matches anywhere, no rule changes the URL, or the URL is
+    beyond what the rules run over (see `Outcome.TOO_LONG`)."""
+    try:
+        result = _apply(ruleset, href, href.encode(), Budget())
+    except Undecided:
         return None
+    return result if isinstance(result, str) else None
+
+
+def _apply(ruleset: CompiledRuleset, href: str, data: bytes, budget: Budget) -> str | bool:
+    """The rewritten URL; True when an exclusion matches anywhere; False when no rule changes the URL.
+
+    Raises:
+        Undecided: when a pattern cannot run within the lookup's bounds.
+    """
+    for exclusion in ruleset.exclusions:
+        if exclusion.search(href, data, budget):
+            return True
     for pattern, template in ruleset.rules:
         if pattern is None:
             if href.startswith("http:"):
                 return "https:" + href[5:]
             continue
         # JavaScript's non-global String.replace: the first match only. A rule wins only if it changed the URL.
-        result = pattern.sub(template, href, count=1)
-        if result != href:
+        result = pattern.replace_first(template, href, data, budget)
+        if result is not None and result != href:
             return result
-    return None
+    return False
 
 
 class CookieDecision(NamedTuple):
@@ -93,23 +136,34 @@ class CookieDecision(NamedTuple):
     """The first active ruleset with a matching securecookie rule, even when the safety probe then said no."""
 
 
+_LEAVE = CookieDecision(False, None)
+
+
 def secure_cookie(domain: str, name: str, index: RuleIndex) -> CookieDecision:
     """Decide whether to add Secure to a cookie set for `domain` (leading dot = domain cookie) named `name`.
 
     The host regex is searched in the domain *with* its leading dot, as the reference engine does. A matching
     rule is only trusted if the host really is upgraded: some active candidate ruleset must rewrite a random
-    path on it (the safety probe), so a Secure cookie is never set for a host that stays on plain HTTP.
+    path on it (the safety probe), so a Secure cookie is never set for a host that stays on plain HTTP. A
+    cookie the rules cannot decide on within their bounds is left as it is.
     """
+    if len(domain) > MAX_URL_LENGTH or len(name) > MAX_URL_LENGTH:
+        return _LEAVE
     host = domain.lstrip(".")
+    domain_data, name_data = domain.encode(), name.encode()
+    budget = Budget()
     active = index.active
-    for i in index.candidates(host):
-        if not active[i]:
-            continue
-        ruleset = index.compiled(i)
-        for host_re, name_re in ruleset.cookies:
-            if host_re.search(domain) and name_re.search(name):
-                return CookieDecision(_host_is_upgraded(host, index), ruleset.name)
-    return CookieDecision(False, None)
+    try:
+        for i in index.candidates(host):
+            if not active[i]:
+                continue
+            ruleset = index.compiled(i, budget)
+            for host_re, name_re in ruleset.cookies:
+                if host_re.search(domain, domain_data, budget) and name_re.search(name, name_data, budget):
+                    return CookieDecision(_host_is_upgraded(host, index), ruleset.name)
+    except Undecided:
+        return _LEAVE
+    return _LEAVE
 
 
 def _host_is_upgraded(host: str, index: RuleIndex) -> bool:
@@ -117,9 +171,12 @@ def _host_is_upgraded(host: str, index: RuleIndex) -> bool:
     known = memo.get(host)
     if known is None:
         # Like the reference: a fresh random path, so a rule that only covers some paths does not pass by luck
-        # of a fixed one. The answer is memoised per host, first in first out.
+        # of a fixed one. The answer is memoised per host, first in first out (an undecided one is not).
         path = f"{random.random()}/{random.random()}"
-        known = apply_rulesets(f"http://{host}/{path}", host, index).outcome is Outcome.UPGRADED
+        outcome = apply_rulesets(f"http://{host}/{path}", host, index).outcome
+        if not outcome.decided:
+            return False
+        known = outcome is Outcome.UPGRADED
         if len(memo) >= _COOKIE_MEMO_SIZE:
             del memo[next(iter(memo))]
         memo[host] = known

@@ -2,20 +2,27 @@
 
 `parse_ruleset` is pure (text in, model out); only the `load_*` functions read files. Validation collects
 every problem of a file before raising, and never lets one bad file stop the others from loading.
+
+A file costs bounded time and memory, whoever wrote it: at most MAX_FILE_SIZE (2 MiB, four times the
+largest shipped file, Bitly_branded_short_domains.yaml at 495 KiB; parsing 2 MiB takes about 0.2 s), no YAML
+anchors or aliases (a 450-byte alias bomb expands to gigabytes, and the format has no use for them), at most
+MAX_REGEXES regexes and MAX_COMPILE_COST of compiling per ruleset (see `pattern.compile_cost`: the shipped
+maximum is JS.org's 17,898), and problems quote at most ~100 characters of a value. Patterns that can
+backtrack catastrophically (nested quantifiers) are accepted, since the engine bounds them, but warned about.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import reprlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from port443.engine import jsregex
+from port443.engine import jsregex, pattern, syntax
 from port443.errors import Problem, RulesetError
 
 try:  # the C loader is several times faster on the 23k-file corpus
@@ -40,6 +47,12 @@ class _Loader(_Base):  # type: ignore[misc]
 #: The `default_off` value that HTTPS Everywhere treats as "on": rules a user wrote for themselves.
 USER_RULE = "user rule"
 RULESET_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_SIZE = 2 << 20
+"""Bytes (characters, for text) a ruleset file may have."""
+MAX_REGEXES = 1000
+"""Regexes one ruleset may have (`from`s, exclusions, securecookie hosts and names); the corpus has 430 at most."""
+MAX_COMPILE_COST = pattern.LOOKUP_COMPILE_COST
+"""Estimated microseconds compiling one ruleset's regexes may take (it happens on first use, in the proxy)."""
 
 _KEYS = (
     "name",
@@ -106,7 +119,19 @@ def parse_ruleset(text: str, source: str = "<string>") -> Ruleset:
     Raises:
         RulesetError: listing every problem found, each with its line in `source`.
     """
+    return parse_ruleset_warnings(text, source)[0]
+
+
+def parse_ruleset_warnings(text: str, source: str = "<string>") -> tuple[Ruleset, list[Problem]]:
+    """Parse and validate one ruleset, also returning what is valid but risky (nested quantifiers).
+
+    Raises:
+        RulesetError: listing every problem found, each with its line in `source`.
+    """
+    if len(text) > MAX_FILE_SIZE:
+        raise RulesetError([oversized(source, len(text), "characters")])
     try:
+        _refuse_anchors(text, source)
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -115,27 +140,72 @@ def parse_ruleset(text: str, source: str = "<string>") -> Ruleset:
         if "mapping values are not allowed" in reason:
             reason += "; quote a value that contains ': ' or ends with ':', such as \"^http:\""
         raise RulesetError([Problem(source, line, "", f"invalid YAML ({reason})")]) from e
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    ruleset = _build(data, source, problems)
+    problems: _Problems = []
+    warnings: _Problems = []
+    ruleset = _build(data, source, problems, warnings)
     if problems or ruleset is None:
-        lines = _line_finder(text)
-        found = [Problem(source, lines(path), _field_name(path), msg) for path, msg in problems]
-        raise RulesetError(sorted(found, key=lambda p: p.line or 0))
-    return ruleset
+        raise RulesetError(_locate(text, source, problems))
+    return ruleset, _locate(text, source, warnings) if warnings else []
+
+
+def _locate(text: str, source: str, found: _Problems) -> list[Problem]:
+    lines = _line_finder(text)
+    located = [Problem(source, lines(path), _field_name(path), msg) for path, msg in found]
+    return sorted(located, key=lambda p: p.line or 0)
+
+
+def oversized(source: str, size: int, unit: str = "bytes") -> Problem:
+    """The problem of a file above MAX_FILE_SIZE."""
+    return Problem(
+        source,
+        None,
+        "",
+        f"the file has {size:,} {unit}; a ruleset file may have at most {MAX_FILE_SIZE:,} (2 MiB): "
+        "split it into several rulesets",
+    )
+
+
+def _refuse_anchors(text: str, source: str) -> None:
+    """Refuse YAML anchors and aliases before anything expands them (a 450-byte file can stand for gigabytes).
+
+    Raises:
+        RulesetError: at the first anchor or alias, with its line.
+    """
+    if "&" not in text:
+        return  # no anchor, so no alias can resolve either (an unknown alias is a YAML error)
+    for event in yaml.parse(text, Loader=_Loader):
+        name = getattr(event, "anchor", None)
+        if name is not None:
+            kind = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+            line = event.start_mark.line + 1 if event.start_mark is not None else None
+            why = "YAML anchors and aliases are not allowed in rulesets (they have no use there, and a few bytes of them can expand to gigabytes)"
+            raise RulesetError([Problem(source, line, "", f"{kind}{_clip(name)}: {why}")])
 
 
 def load_ruleset(path: str | os.PathLike[str]) -> Ruleset:
     """Read and parse one ruleset file.
 
     Raises:
-        RulesetError: when the file cannot be read or is invalid.
+        RulesetError: when the file cannot be read, is too big, or is invalid.
     """
     source = os.fspath(path)
+    return parse_ruleset(read_ruleset_text(source), source)
+
+
+def read_ruleset_text(path: str) -> str:
+    """The text of a ruleset file, read no further than MAX_FILE_SIZE.
+
+    Raises:
+        RulesetError: when the file cannot be read, is not UTF-8 or is too big.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_SIZE + 1)
+            if len(data) > MAX_FILE_SIZE:
+                raise RulesetError([oversized(path, os.fstat(f.fileno()).st_size)])
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise RulesetError([Problem(source, None, "", f"cannot read ({e})")]) from e
-    return parse_ruleset(text, source)
+        raise RulesetError([Problem(path, None, "", f"cannot read ({e})")]) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,31 +263,94 @@ def load_rulesets(paths: Iterable[str | os.PathLike[str]]) -> LoadResult:
 # --- validation -------------------------------------------------------------------------------------------
 
 _Problems = list[tuple[tuple[str | int, ...], str]]
+_SHOW = reprlib.Repr(maxstring=100, maxother=100, maxlist=4, maxdict=4, maxlevel=2)
 
 
-def _build(data: Any, source: str, problems: _Problems) -> Ruleset | None:
+def _show(value: Any) -> str:
+    """A value for a message: its repr, at most about 100 characters (a value may be megabytes long)."""
+    return _SHOW.repr(value)
+
+
+def _clip(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Checks:
+    """What validating one file collects: problems (the file is refused) and warnings (it is risky)."""
+
+    def __init__(self, problems: _Problems, warnings: _Problems) -> None:
+        self.problems = problems
+        self.warnings = warnings
+        self.regexes: list[tuple[str, pattern.Facts]] = []
+        """Every valid regex but the exclusions, which compile as one join, and their facts."""
+        self.exclusions: list[tuple[str, pattern.Facts]] = []
+
+
+def _build(data: Any, source: str, problems: _Problems, warnings: _Problems | None = None) -> Ruleset | None:
     """Check `data` field by field, appending (path, message) problems; return the model if it is valid."""
     if not isinstance(data, dict):
         problems.append(((), f"a ruleset must be a mapping of keys, not {_kind(data)}"))
         return None
+    checks = _Checks(problems, [] if warnings is None else warnings)
     for key in data:
         if key not in _KEYS:
-            problems.append(((str(key),), f"unknown key {key!r} (known keys: {', '.join(_KEYS)})"))
+            problems.append(
+                ((_clip(str(key)),), f"unknown key {_show(key)} (known keys: {', '.join(_KEYS)})")
+            )
     for key in _REQUIRED:
         if key not in data:
             problems.append(((), f"missing required key {key!r}"))
+    count = sum(len(v) * (2 if k == "securecookies" else 1) for k, v in data.items() if isinstance(v, list))
+    if count > MAX_REGEXES + len(data.get("targets") or ()) + len(data.get("tests") or ()):
+        # Before compiling any of them: 100,000 rules would take seconds just to validate.
+        problems.append(
+            (("rules",), f"the ruleset has more than {MAX_REGEXES:,} regexes: split it into several rulesets")
+        )
+        return None
     name = _text(data, "name", problems, required=True)
-    targets = tuple(_items(data, "targets", problems, _check_target, required=True))
-    rules = tuple(_items(data, "rules", problems, _check_rule, required=True))
-    exclusions = tuple(_items(data, "exclusions", problems, _check_exclusion))
-    cookies = tuple(_items(data, "securecookies", problems, _check_cookie))
-    tests = tuple(_items(data, "tests", problems, _check_test))
+    targets = tuple(_items(data, "targets", checks, _check_target, required=True))
+    rules = tuple(_items(data, "rules", checks, _check_rule, required=True))
+    exclusions = tuple(_items(data, "exclusions", checks, _check_exclusion))
+    cookies = tuple(_items(data, "securecookies", checks, _check_cookie))
+    tests = tuple(_items(data, "tests", checks, _check_test))
     default_off = _text(data, "default_off", problems)
     platform = _text(data, "platform", problems)
     notes = _text(data, "notes", problems, allow_empty=True)
+    _check_size(checks)
     if problems or name is None:
         return None
     return Ruleset(name, targets, rules, exclusions, cookies, tests, default_off, platform, notes, source)
+
+
+def _check_size(checks: _Checks) -> None:
+    """Bound what compiling the ruleset on first use costs: it happens in the proxy, while clients wait."""
+    count = len(checks.regexes) + len(checks.exclusions)
+    if count > MAX_REGEXES:
+        checks.problems.append(
+            (
+                ("rules",),
+                f"the ruleset has {count:,} regexes; at most {MAX_REGEXES:,}: split it into several rulesets",
+            )
+        )
+        return
+    cost = pattern.compile_cost([s for s, _ in checks.regexes], [f for _, f in checks.regexes])
+    cost += pattern.compile_cost(
+        [s for s, _ in checks.exclusions], [f for _, f in checks.exclusions], joined=True
+    )
+    if len(checks.exclusions) > 1 and cost <= MAX_COMPILE_COST:
+        try:  # each exclusion is fine alone; the index compiles them joined
+            pattern.compile_any([s for s, _ in checks.exclusions], [f for _, f in checks.exclusions])
+        except jsregex.TranslateError as e:
+            checks.problems.append((("exclusions",), f"the exclusions together are {_clip(str(e), 200)}"))
+    if cost > MAX_COMPILE_COST:
+        checks.problems.append(
+            (
+                ("rules",),
+                f"the ruleset's regexes would take about {cost / 1000:.0f} ms to compile, at most "
+                f"{MAX_COMPILE_COST / 1000:.0f} ms (about 1 µs per character, 8 for lookaheads): "
+                "split it into several rulesets",
+            )
+        )
 
 
 _KINDS = {
@@ -242,7 +375,7 @@ def _text(
         return None
     if not isinstance(value, str):
         problems.append(
-            ((key,), f"must be text, not {_kind(value)} {value!r}" + ("" if required else "; quote it"))
+            ((key,), f"must be text, not {_kind(value)} {_show(value)}" + ("" if required else "; quote it"))
         )
         return None
     if not value.strip() and not allow_empty:
@@ -252,9 +385,10 @@ def _text(
 
 
 def _items(
-    data: dict[str, Any], key: str, problems: _Problems, check: Any, *, required: bool = False
+    data: dict[str, Any], key: str, checks: _Checks, check: Any, *, required: bool = False
 ) -> Iterator[Any]:
-    """Yield checked items of the list `data[key]`; `check(item, path, problems)` returns the model value."""
+    """Yield checked items of the list `data[key]`; `check(item, path, checks)` returns the model value."""
+    problems = checks.problems
     value = data.get(key)
     if value is None:
         if required and key in data:
@@ -266,18 +400,18 @@ def _items(
         )
         return
     for i, item in enumerate(value):
-        checked = check(item, (key, i), problems)
+        checked = check(item, (key, i), checks)
         if checked is not None:
             yield checked
 
 
-def _check_target(item: Any, path: tuple[str | int, ...], problems: _Problems) -> str | None:
+def _check_target(item: Any, path: tuple[str | int, ...], checks: _Checks) -> str | None:
     if not isinstance(item, str):
-        problems.append((path, f"a target is a host name, not {_kind(item)} {item!r}"))
+        checks.problems.append((path, f"a target is a host name, not {_kind(item)} {_show(item)}"))
         return None
     problem = target_problem(item)
     if problem:
-        problems.append((path, f"{problem}: {item!r}"))
+        checks.problems.append((path, f"{problem}: {_show(item)}"))
         return None
     return item
 
@@ -313,52 +447,82 @@ def target_problem(target: str) -> str | None:
     return None
 
 
-def _regex(item: Any, path: tuple[str | int, ...], problems: _Problems) -> re.Pattern[str] | None:
+def _regex(
+    item: Any, path: tuple[str | int, ...], checks: _Checks, *, joined: bool = False
+) -> pattern.Pattern | None:
+    """Compile a regex with the engine the proxy will run it with, and warn about catastrophic backtracking."""
     if not isinstance(item, str) or not item:
-        problems.append((path, f"must be a regular expression, not {_kind(item)} {item!r}"))
+        checks.problems.append((path, f"must be a regular expression, not {_kind(item)} {_show(item)}"))
         return None
     try:
-        return jsregex.compile_pattern(item)
+        compiled = pattern.compile_js(item, capture=not joined)
+        spans = syntax.nested_quantifiers(pattern.tree_of(item))
     except jsregex.TranslateError as e:
-        problems.append((path, f"invalid regex {item!r} ({e})"))
+        reason = str(e)
+        try:  # a syntax error reads best in the words of Python's `re`; a limit of the engines, in theirs
+            jsregex.compile_pattern(item)
+        except jsregex.TranslateError as syntax_error:
+            reason = str(syntax_error)
+        checks.problems.append((path, f"invalid regex {_show(item)} ({_clip(reason, 200)})"))
         return None
+    except syntax.PatternSyntaxError:
+        spans = []  # the engines accept what the analysis does not understand: nothing to warn about
+    facts = pattern.facts_of(item)
+    (checks.exclusions if joined else checks.regexes).append((item, facts))
+    for start, end in spans:
+        engine = "under a time budget" if facts.backtracking else "in linear time"
+        checks.warnings.append(
+            (
+                path,
+                f"nested quantifiers {_show(item[start:end])} can backtrack catastrophically (exponential "
+                f"time in a backtracking engine like HTTPS Everywhere's); port443 runs this pattern {engine}, "
+                "but rewrite it without a repetition inside a repetition",
+            )
+        )
+    return compiled
 
 
-def _check_rule(item: Any, path: tuple[str | int, ...], problems: _Problems) -> Rule | None:
+def _check_rule(item: Any, path: tuple[str | int, ...], checks: _Checks) -> Rule | None:
+    problems = checks.problems
     if not isinstance(item, dict):
         problems.append((path, f"a rule is a mapping with 'from' and 'to', not {_kind(item)}"))
         return None
     before = len(problems)
     for key in item:
         if key not in ("from", "to"):
-            problems.append(((*path, str(key)), f"unknown key {key!r} (a rule has 'from' and 'to')"))
+            problems.append(
+                ((*path, _clip(str(key))), f"unknown key {_show(key)} (a rule has 'from' and 'to')")
+            )
     for key in ("from", "to"):
         if key not in item:
             problems.append((path, f"missing {key!r}"))
     source, to = item.get("from"), item.get("to")
     if source == "^http:" and to == "https:":
         return Rule(source, to) if len(problems) == before else None
-    pattern = _regex(source, (*path, "from"), problems) if "from" in item else None
+    compiled = _regex(source, (*path, "from"), checks) if "from" in item else None
     if "to" in item:
         if not isinstance(to, str):
             problems.append(((*path, "to"), f"must be text, not {_kind(to)}"))
         elif not to.startswith("https:"):
-            problems.append(((*path, "to"), f"must start with 'https:' (port443 never downgrades): {to!r}"))
-        elif pattern is not None:
+            problems.append(
+                ((*path, "to"), f"must start with 'https:' (port443 never downgrades): {_show(to)}")
+            )
+        elif compiled is not None:
             try:
-                jsregex.translate_replacement(to, pattern.groups)
+                jsregex.translate_replacement(to, compiled.groups)
             except jsregex.TranslateError as e:
-                problems.append(((*path, "to"), f"{e}: {to!r}"))
+                problems.append(((*path, "to"), f"{e}: {_show(to)}"))
     if len(problems) > before:
         return None
     return Rule(str(source), str(to))
 
 
-def _check_exclusion(item: Any, path: tuple[str | int, ...], problems: _Problems) -> str | None:
-    return item if _regex(item, path, problems) is not None else None
+def _check_exclusion(item: Any, path: tuple[str | int, ...], checks: _Checks) -> str | None:
+    return item if _regex(item, path, checks, joined=True) is not None else None
 
 
-def _check_cookie(item: Any, path: tuple[str | int, ...], problems: _Problems) -> SecureCookie | None:
+def _check_cookie(item: Any, path: tuple[str | int, ...], checks: _Checks) -> SecureCookie | None:
+    problems = checks.problems
     if not isinstance(item, dict):
         problems.append((path, f"a securecookie is a mapping with 'host' and 'name', not {_kind(item)}"))
         return None
@@ -366,19 +530,19 @@ def _check_cookie(item: Any, path: tuple[str | int, ...], problems: _Problems) -
     for key in item:
         if key not in ("host", "name"):
             problems.append(
-                ((*path, str(key)), f"unknown key {key!r} (a securecookie has 'host' and 'name')")
+                ((*path, _clip(str(key))), f"unknown key {_show(key)} (a securecookie has 'host' and 'name')")
             )
     for key in ("host", "name"):
         if key not in item:
             problems.append((path, f"missing {key!r}"))
         else:
-            _regex(item[key], (*path, key), problems)
+            _regex(item[key], (*path, key), checks)
     return SecureCookie(item["host"], item["name"]) if len(problems) == before else None
 
 
-def _check_test(item: Any, path: tuple[str | int, ...], problems: _Problems) -> str | None:
+def _check_test(item: Any, path: tuple[str | int, ...], checks: _Checks) -> str | None:
     if not isinstance(item, str) or not item.startswith(("http://", "https://")):
-        problems.append((path, f"a test is an http:// URL, not {item!r}"))
+        checks.problems.append((path, f"a test is an http:// URL, not {_show(item)}"))
         return None
     return item
 

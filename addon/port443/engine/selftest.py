@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from port443.engine import jsregex
 from port443.engine.canon import canonicalize
-from port443.engine.index import compile_record, lookup_keys, record_of
+from port443.engine.index import CompiledRule, compile_record, lookup_keys, record_of
+from port443.engine.pattern import Budget, Undecided, compile_js
 from port443.engine.ruleset import Ruleset, load_rulesets
 from port443.errors import RulesetError
 
@@ -81,7 +81,7 @@ def test_ruleset(ruleset: Ruleset) -> RulesetTestResult:
     """Run one ruleset's own tests and its targets' root URLs through it, counting what each rule covers."""
     result = RulesetTestResult(ruleset.name, ruleset.source, len(ruleset.tests))
     compiled = compile_record(record_of(ruleset))
-    exclusions = [jsregex.compile_pattern(e) for e in ruleset.exclusions]
+    exclusions = [compile_js(e, capture=False) for e in ruleset.exclusions]
     rule_hits = [0] * len(compiled.rules)
     exclusion_hits = [0] * len(exclusions)
     targets = set(ruleset.targets)
@@ -97,12 +97,18 @@ def test_ruleset(ruleset: Ruleset) -> RulesetTestResult:
                 f"{kind} {url!r}: host {canon.host!r} is not covered by the ruleset's targets"
             )
             continue
-        hit = [i for i, e in enumerate(exclusions) if e.search(canon.href)]
+        href, data = canon.href, canon.href.encode()
+        try:
+            hit = [i for i, e in enumerate(exclusions) if e.search(href, data, Budget())]
+            rule = None if hit else _first_rule(compiled.rules, href, data)
+        except Undecided as e:
+            why = "longer than rules are run over" if e.too_long else "beyond the rules' time budget"
+            result.broken.append(f"{kind} {url!r} is {why}")
+            continue
         for i in hit:
             exclusion_hits[i] += 1
         if hit:
             continue  # excluded on purpose (a "partial" ruleset): it covers the exclusion
-        rule = _first_rule(compiled.rules, canon.href)
         if rule is None:
             result.broken.append(f"{kind} {url!r} is neither rewritten nor excluded by this ruleset")
         else:
@@ -114,12 +120,12 @@ def test_ruleset(ruleset: Ruleset) -> RulesetTestResult:
     return result
 
 
-def _first_rule(rules: Sequence[Any], href: str) -> int | None:
+def _first_rule(rules: Sequence[CompiledRule], href: str, data: bytes) -> int | None:
     for i, (pattern, template) in enumerate(rules):
         if pattern is None:
             if href.startswith("http:"):
                 return i
-        elif pattern.sub(template, href, count=1) != href:
+        elif pattern.replace_first(template, href, data, Budget()) not in (None, href):
             return i
     return None
 

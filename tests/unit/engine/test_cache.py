@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,35 @@ def test_a_broken_edit_keeps_the_last_good_version_and_is_reported(rules: Path, 
         "R3",
         "R4",
     ]  # without a cache: only what is valid
+
+
+def test_warnings_are_kept_with_the_cache(rules: Path, tmp_path: Path) -> None:
+    nested = (
+        "name: N\ntargets: [n.test]\nrules:\n  - from: ^http://n\\.test/(a+)+b\n    to: https://n.test/\n"
+    )
+    (rules / "nested.yaml").write_text(nested)
+    for _ in range(2):  # parsed, then from the cache
+        loaded = load_rules([rules], cache_dir=tmp_path / "cache")
+        assert [(Path(w.source).name, w.line, w.field) for w in loaded.warnings] == [
+            ("nested.yaml", 4, "rules[0].from")
+        ]
+        assert not loaded.errors
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("name: B\nnotes: &a [x, x]\ntargets: [*a]\n", r"nasty.yaml:2: anchor &a: YAML anchors and aliases"),
+        ("x" * (3 << 20), r"nasty.yaml: the file has 3,145,728 bytes; a ruleset file may have at most"),
+    ],
+)
+def test_a_nasty_edit_is_reported_by_file_and_keeps_the_last_good_version(
+    rules: Path, tmp_path: Path, text: str, problem: str
+) -> None:
+    (rules / "nasty.yaml").write_text(RULESET.format(name="Nasty", host="nasty.test"))
+    load_rules([rules], cache_dir=tmp_path / "cache")
+    (rules / "nasty.yaml").write_text(text)
+    again = load_rules([rules], cache_dir=tmp_path / "cache")
+    assert len(again.errors) == 1
+    assert re.search(problem, str(again.errors[0])), str(again.errors[0])
+    assert rewrite_url("http://nasty.test/", again.index).url == "https://nasty.test/"

@@ -101,3 +101,15 @@ def test_a_ruleset_listing_a_target_twice_appears_once() -> None:
 
 def test_regexes_compile_lazily_and_once(index: RuleIndex) -> None:
     assert index.compiled(1) is index.compiled(1)
+
+
+def test_a_lookup_budget_pays_for_one_costly_compile_then_stops() -> None:
+    from port443.engine.pattern import Budget, Undecided
+
+    rules = tuple(Rule(rf"^http://c\.test/{i}/[a-z]+", "https://c.test/") for i in range(500))
+    index = RuleIndex.build([Ruleset(f"C{n}", ("c.test",), rules) for n in range(2)])
+    budget = Budget()
+    index.compiled(0, budget)  # the first compile of a lookup is always paid for
+    with pytest.raises(Undecided):
+        index.compiled(1, budget)
+    assert index.compiled(0, budget) is index.compiled(0)  # compiled ones cost nothing

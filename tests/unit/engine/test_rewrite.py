@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from port443.engine.cache import LoadedRules
 from port443.engine.index import RuleIndex
-from port443.engine.rewrite import Outcome, rewrite_url, secure_cookie
+from port443.engine.rewrite import Outcome, Rewrite, rewrite_url, secure_cookie
 from port443.engine.ruleset import Rule, Ruleset, SecureCookie
 
 TRIVIAL = Rule("^http:", "https:")
@@ -125,3 +130,110 @@ def test_cookie_safety_probe_is_memoised_and_bounded(index: RuleIndex) -> None:
         secure_cookie(f"h{n}.plain.test", "a", index)
     assert len(index.cookie_memo) == 250
     assert "plain.test" not in index.cookie_memo  # first in, first out
+
+
+# --- bounded by construction: no URL, no rule makes a lookup stall the event loop -------------------------------
+
+LAG_BOUND = 0.050
+
+
+@pytest.fixture
+def hostile_index() -> RuleIndex:
+    return RuleIndex.build(
+        [
+            Ruleset(
+                "Amazon.in (partial)",
+                ("amazon.in", "www.amazon.in"),
+                (TRIVIAL,),
+                exclusions=(r"^http://(www\.)?amazon\.in/+(.+/)?(b|dp|e|s)($|[?/])",),
+            ),
+            Ruleset("Nested", ("x.test",), (Rule(r"^http://x\.test/(a+)+b", "https://x.test/"),)),
+            # `regex` copes with (a+)+ itself, not with overlapping alternatives under a repetition.
+            Ruleset("Lookahead", ("y.test",), (Rule(r"^http://y\.test/(?!z)(a|aa)+b", "https://y.test/"),)),
+            Ruleset("Later", ("y.test",), (TRIVIAL,)),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "outcome", "result"),
+    [
+        ("http://amazon.in/" + "/" * 8000, Outcome.UPGRADED, "https://amazon.in/" + "/" * 8000),
+        ("http://amazon.in/" + "/" * 8000 + "dp/x", Outcome.EXCLUDED, None),
+        ("http://amazon.in/" + "/" * 20_000, Outcome.TOO_LONG, None),
+        ("http://amazon.in/" + "/" * 1_000_000, Outcome.TOO_LONG, None),  # not even canonicalised
+        ("http://x.test/" + "a" * 8000, Outcome.NO_MATCH, None),  # RE2: linear time, a full answer
+        ("http://x.test/" + "a" * 8000 + "b", Outcome.UPGRADED, "https://x.test/"),
+        ("http://y.test/" + "a" * 40, Outcome.TIMED_OUT, None),  # exponential: out of time, undecided
+        ("http://y.test/aab", Outcome.UPGRADED, "https://y.test/"),
+        ("http://y.test/aaa", Outcome.UPGRADED, "https://y.test/aaa"),  # the next ruleset, in time
+    ],
+)
+def test_hostile_urls_are_answered_or_left_undecided_in_bounded_time(
+    hostile_index: RuleIndex, url: str, outcome: Outcome, result: str | None
+) -> None:
+    """The event-loop lag probe, in-process: every call returns within the bound, whatever the URL."""
+    rewrite_url("http://x.test/", hostile_index)  # compiling on first use is bounded and measured elsewhere
+    started = time.perf_counter()
+    got = rewrite_url(url, hostile_index)
+    assert time.perf_counter() - started < LAG_BOUND
+    assert (got.outcome, got.url) == (outcome, result)
+    assert got.outcome.decided is (outcome not in (Outcome.TOO_LONG, Outcome.TIMED_OUT))
+
+
+def test_an_undecided_lookup_names_the_ruleset_it_was_working_on(hostile_index: RuleIndex) -> None:
+    got = rewrite_url("http://y.test/" + "a" * 40, hostile_index)
+    assert got == Rewrite(Outcome.TIMED_OUT, None, "Lookahead")
+
+
+def test_a_lookup_compiles_a_bounded_amount() -> None:
+    # Three rulesets on one host, each costing most of a lookup's compile budget: one per lookup.
+    rules = tuple(Rule(rf"^http://c\.test/{i}/[a-z]+", "https://c.test/") for i in range(500))
+    index = RuleIndex.build([Ruleset(f"C{n}", ("c.test",), rules) for n in range(3)])
+    outcomes = [rewrite_url("http://c.test/", index).outcome for _ in range(4)]
+    assert outcomes == [Outcome.TIMED_OUT, Outcome.TIMED_OUT, Outcome.NO_MATCH, Outcome.NO_MATCH]
+
+
+def test_hostile_cookies_are_left_alone_in_bounded_time(hostile_index: RuleIndex) -> None:
+    started = time.perf_counter()
+    assert secure_cookie("x.test", "a" * 100_000, hostile_index) == (False, None)
+    assert time.perf_counter() - started < LAG_BOUND
+
+
+# --- properties over the shipped corpus -----------------------------------------------------------------------
+
+_HOSTS = st.sampled_from(
+    ["amazon.in", "www.amazon.in", "northamptonshire.gov.uk", "s.yimg.jp", "www.appspot.com", "www.eff.org"]
+    + [f"{label}.wikipedia.org" for label in ("en", "de", "www")]
+    + ["www.google.com", "mail.yahoo.com", "github.com", "www.bbc.co.uk", "x.js.org", "example.com"]
+)
+_PATHS = st.text(alphabet="/.-_~%?=&#:;@+!$aZ09é\t ", max_size=200) | st.builds(
+    lambda piece, n: piece * n, st.sampled_from(["/", ".", "a/", "%2F", "?a=", "ab"]), st.integers(0, 5000)
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scheme=st.sampled_from(["http", "https", "HTTP", "ws"]), host=_HOSTS, path=_PATHS)
+def test_rewrites_are_https_and_never_downgrade(
+    shipped: LoadedRules, scheme: str, host: str, path: str
+) -> None:
+    url = f"{scheme}://{host}/{path}"
+    started = time.perf_counter()
+    got = rewrite_url(url, shipped.index)
+    assert time.perf_counter() - started < LAG_BOUND
+    if got.outcome is Outcome.UPGRADED:
+        assert got.url is not None and got.url.startswith("https://")
+        assert scheme.lower() == "http"  # an https URL is never touched, let alone turned into http
+    else:
+        assert got.url is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_shipped_rule_target_upgrades_to_https(shipped: LoadedRules, data: st.DataObject) -> None:
+    index = shipped.index
+    i = data.draw(st.integers(0, len(index) - 1))
+    target = data.draw(st.sampled_from(index.records[i][7]))
+    host = target.replace("*.", data.draw(st.sampled_from(["www.", "a.b."]))).replace(".*", ".com")
+    got = rewrite_url(f"http://{host}/{data.draw(_PATHS)}", index)
+    assert got.url is None or got.url.startswith("https://")
