@@ -114,6 +114,8 @@ def start(argv: list[str], ca_pem: Path, *, env: dict[str, str] | None = None) -
     if not ready.wait(timeout=120) or proxy.port == 0:
         process.kill()
         process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
         raise AssertionError(f"proxy did not start:\n{proxy.log}")
     return proxy
 

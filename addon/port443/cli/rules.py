@@ -136,9 +136,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             common.print_json({"file": p.source, "line": p.line, "field": p.field, "problem": p.message})
         else:
             print(visible(str(p)))  # values from rule files: no terminal control gets through
+    for w in loaded.warnings:  # valid, but worth a look (a pattern that could backtrack badly, say)
+        if args.json:
+            common.print_json({"file": w.source, "line": w.line, "field": w.field, "warning": w.message})
+        else:
+            print(visible(f"warning: {w}"))
     bad = len(loaded.errors)
     print(
-        f"{loaded.files} files: {loaded.files - bad} valid, {bad} invalid ({len(problems)} problems)",
+        f"{loaded.files} files: {loaded.files - bad} valid, {bad} invalid ({len(problems)} problems, "
+        f"{len(loaded.warnings)} warnings)",
         file=sys.stderr,
     )
     return 1 if bad else 0

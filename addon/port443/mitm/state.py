@@ -141,6 +141,8 @@ def load_index(paths: list[str], platforms: Any) -> tuple[RuleIndex, int]:
     """Load the rules (through the compiled cache); returns the index and how many files were skipped."""
     activation = Activation(frozenset(platforms))
     loaded = load_rules(paths, cache_dir=default_cache_dir(), activation=activation, progress=_Progress())
+    for warning in loaded.warnings[:20]:
+        logger.warning(f"port443: ruleset warning: {visible(str(warning))}")
     for error in loaded.errors:
         for problem in error.problems[:5]:
             logger.warning(

@@ -116,7 +116,20 @@ def test_validate_lists_every_problem_and_exits_1(capsys: pytest.CaptureFixture[
         f"{rules / 'bad.yaml'}:4: rules[0].from: invalid regex '(' (missing ), unterminated subpattern at position 0)",
         f"{rules / 'bad.yaml'}:5: rules[0].to: must start with 'https:' (port443 never downgrades): 'http://x/'",
     ]
-    assert "3 files: 2 valid, 1 invalid (3 problems)" in err
+    assert "3 files: 2 valid, 1 invalid (3 problems, 0 warnings)" in err
+
+
+def test_validate_warns_about_patterns_that_can_backtrack(
+    capsys: pytest.CaptureFixture[str], rules: Path
+) -> None:
+    (rules / "slow.yaml").write_text(
+        "name: Slow\ntargets: [x.test]\nrules:\n  - from: '^http://x\\.test/(a+)+b'\n    to: https://x.test/\n"
+    )
+    code, out, err = run(capsys, "rules", "validate", str(rules))
+    assert code == 0  # a warning, not a finding: the proxy's engines keep it bounded anyway
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert f"{rules / 'slow.yaml'}:4: rules[0].from:" in warning
+    assert "1 warnings)" in err
 
 
 def test_validate_good_rules_exits_0(capsys: pytest.CaptureFixture[str], rules: Path) -> None:
