@@ -2,7 +2,8 @@
 
 `parse_xml` is pure (bytes in, model out) and validates through `ruleset.parse_ruleset`, so what it accepts
 loads. `import_rules` reads a directory, one file or a tar archive and writes one YAML file per ruleset; a bad
-file is reported and skipped, never fatal for the rest.
+file is reported and skipped, never fatal for the rest. One module, past the usual size, because the XML
+quirks it absorbs (comments kept as notes, odd `$` replacements respelt) only make sense next to each other.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ anchors or aliases (a 450-byte alias bomb expands to gigabytes, and the format h
 MAX_REGEXES regexes and MAX_COMPILE_COST of compiling per ruleset (see `pattern.compile_cost`: the shipped
 maximum is JS.org's 17,898), and problems quote at most ~100 characters of a value. Patterns that can
 backtrack catastrophically (nested quantifiers) are accepted, since the engine bounds them, but warned about.
+Longer than most modules because the model, its validation and the located YAML loading are one contract:
+every field's check sits next to the field.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 need a backtracking engine (lookaround, backreferences), is it anchored at the start, how long can a match
 be, and where do nested quantifiers make a backtracking engine take exponential time. Character sets are
 approximated (ASCII exactly, everything else as one "non-ASCII" member), always erring towards overlap.
+Longer than most modules: a parser is one grammar, and splitting it would scatter the grammar.
 """
 
 from __future__ import annotations
