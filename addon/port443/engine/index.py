@@ -29,7 +29,7 @@ from port443.engine.pattern import (
     pack_facts,
     unpack_facts,
 )
-from port443.engine.ruleset import Ruleset
+from port443.engine.ruleset import USER_RULE, Ruleset
 
 # Marshal-friendly ruleset record; see `record_of`. Trivial rules are stored as None (no regex needed).
 Record = tuple[
@@ -124,7 +124,7 @@ class Activation:
         """
         if self.overrides and name in self.overrides:
             return self.overrides[name]
-        if default_off and default_off != "user rule":
+        if default_off and default_off != USER_RULE:
             return False
         return not platform or set(platform.split()) <= self.platforms
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from port443.engine.canon import canonicalize
 from port443.engine.index import RuleIndex
+from port443.engine.ruleset import USER_RULE
 
 
 def normalize_host(host: str) -> str:
@@ -45,7 +46,7 @@ def _match_kind(key: str) -> str:
 def _why(active: bool, default_off: str, platform: str) -> str:
     if active:
         return "active" if not (default_off or platform) else "turned on by the user"
-    if default_off and default_off != "user rule":
+    if default_off and default_off != USER_RULE:
         return f"default_off: {default_off}"
     if platform:
         return f"platform {platform!r} not enabled (--platform {platform})"

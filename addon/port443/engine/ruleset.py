@@ -108,12 +108,6 @@ class Ruleset:
     notes: str | None = None
     source: str = field(default="", compare=False)
 
-    @property
-    def default_active(self) -> bool:
-        """Active unless switched off, or limited to a platform (HTTPS Everywhere's `rules.js` semantics)."""
-        off = bool(self.default_off) and self.default_off != USER_RULE
-        return not off and not self.platform
-
 
 def parse_ruleset(text: str, source: str = "<string>") -> Ruleset:
     """Parse and validate one ruleset from YAML text.

@@ -16,6 +16,7 @@ import pytest
 
 from port443.engine import jsregex
 from port443.engine.importer import import_rules, parse_xml
+from port443.engine.index import Activation
 from port443.engine.ruleset import load_ruleset
 from port443.engine.shipped import shipped_rules_path
 from port443.errors import RulesetError
@@ -197,7 +198,7 @@ def test_comments_keep_their_document_order() -> None:
 
 def test_empty_default_off_means_active() -> None:
     ruleset = parse_xml(ruleset_xml(MINIMAL, 'name="x" default_off=""'), "x.xml").ruleset
-    assert ruleset.default_off is None and ruleset.default_active
+    assert ruleset.default_off is None and Activation().is_active(ruleset.name, "", ruleset.platform or "")
 
 
 # --- sources ------------------------------------------------------------------------------------------------

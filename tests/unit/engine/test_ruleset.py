@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from port443.engine.index import Activation
 from port443.engine.ruleset import (
     MAX_COMPILE_COST,
     MAX_FILE_SIZE,
@@ -63,7 +64,7 @@ def test_complete_ruleset_parses() -> None:
         "why some hosts are left out",
     )
     assert r.source == "example.yaml"
-    assert not r.default_active
+    assert not Activation().is_active(r.name, r.default_off or "", r.platform or "")
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,8 @@ def test_default_activity(default_off: str | None, platform: str | None, active:
     text = "name: x\ntargets: [a.com]\nrules: [{from: '^http:', to: 'https:'}]\n"
     text += f"default_off: {default_off}\n" if default_off else ""
     text += f"platform: {platform}\n" if platform else ""
-    assert parse_ruleset(text).default_active is active
+    r = parse_ruleset(text)
+    assert Activation().is_active(r.name, r.default_off or "", r.platform or "") is active
 
 
 MINIMAL = "name: x\ntargets:\n  - a.com\nrules:\n  - from: ^http://a\\.com/\n    to: https://a.com/\n"
