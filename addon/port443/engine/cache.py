@@ -1,8 +1,10 @@
 """The compiled rules cache: a RuleIndex ready in a fraction of the time parsing 23k YAML files takes.
 
-Keyed by the rule files' content. Like git's index, a file whose size and mtime are unchanged is trusted
-without being read; any other file is hashed, and only files whose content changed are parsed again. The
-cache is a marshal blob (fast to load) written atomically; a damaged or foreign cache is simply rebuilt.
+Each rules path (a user's file or folder, the shipped corpus) is compiled and cached on its own, so a new or
+edited user path never recompiles the shipped corpus; the index is then joined from the parts in path order.
+Within a path, like git's index, a file whose size and mtime are unchanged is trusted without being read;
+any other file is hashed, and only files whose content changed are parsed again. Entries are marshal blobs
+written atomically (a damaged or foreign one is simply rebuilt), and the least recently used are pruned.
 """
 
 from __future__ import annotations
@@ -22,11 +24,25 @@ from typing import Any
 import platformdirs
 
 from port443 import __version__
-from port443.engine.index import Activation, Record, RecordTable, RuleIndex, build_targets, record_of
+from port443.engine.index import (
+    Activation,
+    Record,
+    RecordTable,
+    RuleIndex,
+    TargetMap,
+    build_targets,
+    record_of,
+)
 from port443.engine.ruleset import MAX_FILE_SIZE, oversized, parse_ruleset_warnings, ruleset_files
 from port443.errors import Problem, RulesetError
 
-_FORMAT = 4  # 4: records carry the facts of their patterns
+_FORMAT = 5  # 4: records carry the facts of their patterns; 5: one entry per rules path
+# The bound of the cache directory: the entries of the paths just loaded are always kept, then the most
+# recently used ones while there are at most _KEEP_SOURCES and they take at most _KEEP_BYTES (the shipped
+# corpus takes about 20 MB, a release's worth; a user's rules folder usually far less).
+_KEEP_SOURCES = 8
+_KEEP_BYTES = 128 << 20
+_STALE_TEMP = 3600.0  # seconds after which a temporary file is a leftover of a crashed write
 _PARALLEL_FROM = 2000  # below this many files to parse, worker start-up costs more than it saves
 _CHUNK = 250
 
@@ -82,27 +98,108 @@ def load_rules(
         RulesetError: when one of `paths` does not exist.
     """
     started = time.perf_counter()
-    files = ruleset_files(paths)
-    base = _cache_file(cache_dir, paths) if cache_dir is not None else None
+    sources = [_open_source(path, cache_dir) for path in paths]
+    # The files to parse, of every stale path at once: one progress count, one pool of workers.
+    todo = [(source, i) for source in sources for i in source.todo]
+    for (source, i), parsed in zip(todo, _parse_files([s.files[i] for s, i in todo], progress), strict=True):
+        source.settle(i, parsed)
+    parts = [source.finish() for source in sources]
+    if cache_dir is not None:
+        _prune(cache_dir, {source.base.name for source in sources if source.base is not None})
+    index, errors, warnings = _join(parts, activation)
+    files = sum(len(source.files) for source in sources)
+    return LoadedRules(index, errors, warnings, files, len(todo), time.perf_counter() - started)
+
+
+class _Source:
+    """One rules path on its way through the cache: its valid entry, or what must be parsed to refresh it."""
+
+    def __init__(
+        self, files: list[str], base: Path | None, signature: bytes, part: dict[str, Any] | None
+    ) -> None:
+        self.files = files
+        self.base = base
+        self.signature = signature
+        self.part = part
+        self.stats: list[tuple[int, int]] = []
+        self.results: list[_Parsed | None] = []
+        self.todo: list[int] = []
+        self.old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
+
+    def settle(self, i: int, parsed: _Parsed) -> None:
+        """Take file `i`'s fresh parse."""
+        prior = self.old.get(self.files[i])
+        if parsed[1] is None and prior is not None and prior[1][1] is not None:
+            # A broken edit: report it, but keep serving the file's last good version.
+            parsed = (parsed[0], prior[1][1], parsed[2], prior[1][3])
+        self.results[i] = parsed
+
+    def finish(self) -> dict[str, Any]:
+        """The path's index part, assembled and cached when it was stale."""
+        if self.part is None:
+            parsed = [r for r in self.results if r is not None]
+            manifest, self.part = _assemble(self.files, self.stats, parsed, self.signature)
+            if self.base is not None:
+                _write_cache(self.base.with_suffix(".files"), manifest)
+                _write_cache(self.base.with_suffix(".index"), self.part)
+        return self.part
+
+
+def _open_source(path: str | os.PathLike[str], cache_dir: Path | None) -> _Source:
+    """Find one rules path's files and its cache entry; plan the refresh when the entry is stale."""
+    files = ruleset_files([path])
+    base = _cache_file(cache_dir, path) if cache_dir is not None else None
     signature = _signature(files)
-    cached = _read_cache(base.with_suffix(".index")) if base is not None else None
-    parsed_count = 0
-    if cached is None or cached["signature"] != signature:
-        # Only now is the per-file manifest needed: which files changed, and what they held.
-        manifest = _read_cache(base.with_suffix(".files")) if base is not None else None
-        stats = [_stat(f) for f in files]
-        parsed, parsed_count = _refresh(files, stats, manifest, progress)
-        manifest, cached = _assemble(files, stats, parsed, signature)
-        if base is not None:
-            _write_cache(base.with_suffix(".files"), manifest)
-            _write_cache(base.with_suffix(".index"), cached)
-    records = RecordTable(cached["blobs"], cached["names"], cached["states"])
-    problems: dict[int, tuple[tuple[str, int | None, str, str], ...]] = cached["problems"]
-    errors = tuple(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
-    found: dict[int, _Found] = cached["warnings"]
-    warnings = tuple(Problem(*q) for i in sorted(found) for q in found[i])
-    index = RuleIndex(cached["targets"], records, activation)
-    return LoadedRules(index, errors, warnings, len(files), parsed_count, time.perf_counter() - started)
+    part = _read_cache(base.with_suffix(".index")) if base is not None else None
+    if part is not None and part["signature"] == signature:
+        _touch(base)
+        return _Source(files, base, signature, part)
+    source = _Source(files, base, signature, None)
+    # Only now is the per-file manifest needed: which files changed, and what they held.
+    manifest = _read_cache(base.with_suffix(".files")) if base is not None else None
+    source.stats = [_stat(f) for f in files]
+    source.results, source.todo, source.old = _reuse(files, source.stats, manifest)
+    return source
+
+
+def _join(
+    parts: list[dict[str, Any]], activation: Activation | None
+) -> tuple[RuleIndex, tuple[RulesetError, ...], tuple[Problem, ...]]:
+    """One index over the paths' parts, in order: ids and targets as if all files had been indexed together."""
+    blobs: list[bytes] = []
+    names: list[str] = []
+    states: dict[int, tuple[str, str]] = {}
+    targets: TargetMap = {}
+    errors: list[RulesetError] = []
+    warnings: list[Problem] = []
+    for part in parts:
+        offset = len(blobs)
+        blobs.extend(part["blobs"])
+        names.extend(part["names"])
+        states.update((i + offset, state) for i, state in part["states"].items())
+        _merge_targets(targets, part["targets"], offset)
+        problems: dict[int, _Found] = part["problems"]
+        errors.extend(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
+        found: dict[int, _Found] = part["warnings"]
+        warnings.extend(Problem(*q) for i in sorted(found) for q in found[i])
+    index = RuleIndex(targets, RecordTable(blobs, names, states), activation)
+    return index, tuple(errors), tuple(warnings)
+
+
+def _merge_targets(into: TargetMap, part: TargetMap, offset: int) -> None:
+    """Add a later path's target map: its ids move past the earlier paths' ones and follow them."""
+    if not into and offset == 0:  # the first path (often the only one): its ids are already right
+        into.update(part)
+        return
+    # Inlined rather than a helper per key: the shipped corpus has about 160k targets.
+    for key, ids in part.items():
+        moved = ids + offset if isinstance(ids, int) else tuple(i + offset for i in ids)
+        have = into.get(key)
+        if have is None:
+            into[key] = moved
+        else:
+            before = (have,) if isinstance(have, int) else have
+            into[key] = (*before, *((moved,) if isinstance(moved, int) else moved))
 
 
 def _signature(files: list[str]) -> bytes:
@@ -154,10 +251,13 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _refresh(
-    files: list[str], stats: list[tuple[int, int]], manifest: dict[str, Any] | None, progress: Progress | None
-) -> tuple[list[_Parsed], int]:
-    """Reuse cached results for files whose stat or content is unchanged; parse the others."""
+def _reuse(
+    files: list[str], stats: list[tuple[int, int]], manifest: dict[str, Any] | None
+) -> tuple[list[_Parsed | None], list[int], dict[str, tuple[tuple[int, int], _Parsed]]]:
+    """Reuse cached results for files whose stat or content is unchanged; list the others to parse.
+
+    Returns the results so far (None for a file to parse), the indexes to parse, and the old results by path.
+    """
     old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
     if manifest is not None:
         problems, warnings = manifest["problems"], manifest["warnings"]
@@ -176,13 +276,7 @@ def _refresh(
             results[i] = prior[1]  # touched, not changed (a fresh checkout, say)
         else:
             todo.append(i)
-    for i, parsed in zip(todo, _parse_files([files[i] for i in todo], progress), strict=True):
-        prior = old.get(files[i])
-        if parsed[1] is None and prior is not None and prior[1][1] is not None:
-            # A broken edit: report it, but keep serving the file's last good version.
-            parsed = (parsed[0], prior[1][1], parsed[2], prior[1][3])
-        results[i] = parsed
-    return [r for r in results if r is not None], len(todo)
+    return results, todo, old
 
 
 def _parse_files(paths: list[str], progress: Progress | None) -> list[_Parsed]:
@@ -248,10 +342,49 @@ def _digest_file(path: str) -> bytes:
         return b""
 
 
-def _cache_file(cache_dir: Path, paths: Sequence[str | os.PathLike[str]]) -> Path:
-    """One cache per list of rule paths, port443 version and Python version (marshal's format varies)."""
-    key = "\0".join([__version__, sys.version, *(os.path.abspath(p) for p in paths)])
-    return cache_dir / f"rules-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+def _cache_file(cache_dir: Path, path: str | os.PathLike[str]) -> Path:
+    """One entry per rules path (as spelled and as resolved), port443 version and Python (marshal's format varies)."""
+    key = "\0".join([__version__, sys.version, os.fspath(path), os.path.abspath(path)])
+    return cache_dir / f"source-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+
+
+def _touch(base: Path | None) -> None:
+    """Mark an entry as just used, for pruning."""
+    if base is not None:
+        try:
+            os.utime(base.with_suffix(".index"))
+        except OSError:
+            pass
+
+
+def _prune(cache_dir: Path, keep: set[str]) -> None:
+    """Remove the least recently used entries beyond the bound (_KEEP_SOURCES, _KEEP_BYTES); `keep` stays.
+
+    Entries of older formats (`rules-*`, one per combination of paths) are pruned the same way.
+    """
+    entries: dict[str, list[tuple[Path, os.stat_result]]] = {}
+    now = time.time()
+    try:
+        for entry in os.scandir(cache_dir):
+            path, stat = Path(entry.path), entry.stat(follow_symlinks=False)
+            if entry.name.startswith(".tmp-") and now - stat.st_mtime > _STALE_TEMP:
+                path.unlink(missing_ok=True)
+            elif entry.name.startswith(("source-", "rules-")) and path.suffix in (".index", ".files"):
+                entries.setdefault(path.stem, []).append((path, stat))
+    except OSError:
+        return
+    newest_first = sorted(entries, key=lambda stem: -max(s.st_mtime for _p, s in entries[stem]))
+    kept, size = 0, 0
+    for stem in sorted(newest_first, key=lambda stem: stem not in keep):  # stable: the kept ones first
+        grows = sum(s.st_size for _p, s in entries[stem])
+        if stem in keep or (kept < _KEEP_SOURCES and size + grows <= _KEEP_BYTES):
+            kept, size = kept + 1, size + grows
+            continue
+        for path, _stat in entries[stem]:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _read_cache(path: Path) -> dict[str, Any] | None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from port443.engine import cache
 from port443.engine.cache import load_rules
+from port443.engine.index import build_targets
 from port443.engine.rewrite import rewrite_url
 
 RULESET = "name: {name}\ntargets: [{host}]\nrules:\n  - from: '^http:'\n    to: 'https:'\n"
@@ -21,6 +24,20 @@ def rules(tmp_path: Path) -> Path:
     for n in range(5):
         (folder / f"r{n}.yaml").write_text(RULESET.format(name=f"R{n}", host=f"h{n}.test"))
     return folder
+
+
+def write_rules(folder: Path, hosts: dict[str, str]) -> Path:
+    """A rules folder with one trivial ruleset per name -> host."""
+    folder.mkdir()
+    for name, host in hosts.items():
+        (folder / f"{name.lower()}.yaml").write_text(RULESET.format(name=name, host=host))
+    return folder
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> Path:
+    """A user's folder sharing a host with `rules`, so the order between paths shows."""
+    return write_rules(tmp_path / "user", {"Mine": "h1.test", "Other": "u.test"})
 
 
 def test_second_load_comes_from_the_cache(rules: Path, tmp_path: Path) -> None:
@@ -127,3 +144,97 @@ def test_a_nasty_edit_is_reported_by_file_and_keeps_the_last_good_version(
     assert len(again.errors) == 1
     assert re.search(problem, str(again.errors[0])), str(again.errors[0])
     assert rewrite_url("http://nasty.test/", again.index).url == "https://nasty.test/"
+
+
+def test_a_new_path_parses_only_itself(rules: Path, user: Path, tmp_path: Path) -> None:
+    load_rules([rules], cache_dir=tmp_path / "cache")
+    both = load_rules([user, rules], cache_dir=tmp_path / "cache")
+    assert (both.parsed, both.files) == (2, 7)
+    assert both.index.records.names == ["Mine", "Other", "R0", "R1", "R2", "R3", "R4"]
+    assert load_rules([rules, user], cache_dir=tmp_path / "cache").parsed == 0  # any order, any combination
+
+
+@pytest.mark.parametrize("order", ["user first", "shipped first"])
+def test_the_joined_index_is_the_index_of_all_files(
+    rules: Path, user: Path, tmp_path: Path, order: str
+) -> None:
+    paths = [user, rules] if order == "user first" else [rules, user]
+    for path in paths:
+        load_rules([path], cache_dir=tmp_path / "cache")
+    joined = load_rules(paths, cache_dir=tmp_path / "cache")
+    uncached = load_rules(paths)
+    assert joined.parsed == 0
+    assert joined.index.records == uncached.index.records
+    assert joined.index.targets == uncached.index.targets == build_targets(list(uncached.index.records))
+    expected = "Mine" if order == "user first" else "R1"
+    assert rewrite_url("http://h1.test/", joined.index).ruleset == expected
+
+
+def test_an_edit_in_one_path_parses_only_that_file(rules: Path, user: Path, tmp_path: Path) -> None:
+    load_rules([user, rules], cache_dir=tmp_path / "cache")
+    (user / "other.yaml").write_text(RULESET.format(name="Other", host="edited.test"))
+    again = load_rules([user, rules], cache_dir=tmp_path / "cache")
+    assert again.parsed == 1
+    assert rewrite_url("http://edited.test/", again.index).ruleset == "Other"
+    assert rewrite_url("http://h3.test/", again.index).ruleset == "R3"
+
+
+def test_errors_keep_the_order_of_the_paths(rules: Path, user: Path, tmp_path: Path) -> None:
+    (rules / "bad.yaml").write_text("name: bad\ntargets: []\n")
+    (user / "bad.yaml").write_text("name: bad\ntargets: []\n")
+    load_rules([rules], cache_dir=tmp_path / "cache")
+    loaded = load_rules([user, rules], cache_dir=tmp_path / "cache")
+    assert [e.source for e in loaded.errors] == [str(user / "bad.yaml"), str(rules / "bad.yaml")]
+
+
+def entries(folder: Path) -> set[str]:
+    """The cache entries in a folder, without their suffixes."""
+    return {p.stem for p in folder.iterdir()}
+
+
+def test_the_least_recently_used_paths_are_pruned(
+    rules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cache"
+    paths = [write_rules(tmp_path / f"p{n}", {f"P{n}": f"p{n}.test"}) for n in range(4)]
+    stems = []
+    for n, path in enumerate(paths):
+        load_rules([path], cache_dir=folder)
+        stems.append(cache._cache_file(folder, path).name)
+        for suffix in (".index", ".files"):  # p0 used four hours ago, p3 one hour ago
+            os.utime((folder / stems[-1]).with_suffix(suffix), (time.time() - 3600 * (4 - n),) * 2)
+    monkeypatch.setattr(cache, "_KEEP_SOURCES", 3)
+    assert load_rules([paths[0]], cache_dir=folder).parsed == 0  # used again: now the newest
+    assert entries(folder) == {stems[0], stems[2], stems[3]}
+    load_rules([rules, paths[1]], cache_dir=folder)  # what is loaded stays, then the newest
+    assert entries(folder) == {stems[0], stems[1], cache._cache_file(folder, rules).name}
+
+
+def test_the_cache_size_is_bounded(
+    rules: Path, user: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cache"
+    load_rules([rules], cache_dir=folder)
+    monkeypatch.setattr(cache, "_KEEP_BYTES", 1)
+    load_rules([user], cache_dir=folder)  # what is in use is kept, however large
+    assert entries(folder) == {cache._cache_file(folder, user).name}
+
+
+def test_leftovers_are_pruned(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    old, fresh = folder / ".tmp-crashed", folder / ".tmp-writing"
+    for leftover in (
+        old,
+        fresh,
+        folder / "rules-0123456789abcdef.index",
+        folder / "rules-0123456789abcdef.files",
+    ):
+        leftover.write_bytes(b"x")
+    for leftover in (old, *folder.glob("rules-*")):
+        os.utime(leftover, (time.time() - 7200,) * 2)
+    for n in range(cache._KEEP_SOURCES):  # the older format's entries go as the bound is reached
+        load_rules([write_rules(tmp_path / f"p{n}", {f"P{n}": f"p{n}.test"})], cache_dir=folder)
+    assert not old.exists() and fresh.exists()
+    assert len(entries(folder) - {fresh.stem}) == cache._KEEP_SOURCES
+    assert not any(name.startswith("rules-") for name in entries(folder))
