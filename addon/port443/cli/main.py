@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from port443 import __version__
-from port443.cli import check, gateway, learned, proxy, rules
+from port443.cli import check, dashboard, gateway, learned, proxy, rules
 from port443.cli.common import add_rule_options, error
 from port443.errors import Port443Error, UsageError
 
@@ -59,5 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_commands(sub)
     gateway.add_commands(sub)
     learned.add_commands(sub)
+    dashboard.add_commands(sub)
     check.add_commands(sub)
     return parser

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from port443.cli import common, render
@@ -16,6 +18,9 @@ from port443.proxy.access import parse_networks
 from port443.proxy.clients import parse_client_modes
 from port443.proxy.decide import MODES
 from port443.proxy.inert import visible
+
+if TYPE_CHECKING:
+    from port443.proxy.store import InsecureStore
 
 LISTEN_PORT = 8080
 RUN_HELP = """Start the HTTPS upgrade proxy (mitmproxy with port443's addons). Point a browser or a device's HTTP
@@ -32,6 +37,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row (cells safe for spreadsheets)")
+    fmt.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="the dashboard's overview as one self-contained HTML file (charts inline, opens with no network)",
+    )
     p.add_argument(
         "--by-client",
         action="store_true",
@@ -132,6 +143,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         dest="setoptions",
         help="any mitmproxy or port443 option (repeatable)",
     )
+    p.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="do not serve the dashboard at the proxy's own address (http://127.0.0.1:8080/)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="also print every flow")
 
 
@@ -168,6 +184,7 @@ def run_command_line(args: argparse.Namespace) -> tuple[list[str], dict[int, str
     sets += ["port443_allow_lan=true"] if args.allow_lan else []
     sets += [f"port443_allow_clients={c}" for c in args.allow_clients]
     sets += [f"port443_client_modes={c}" for c in args.client_mode]
+    sets += ["port443_dashboard=false"] if args.no_dashboard else []
     sets += [] if args.verbose else ["flow_detail=0"]
     for setting in sets + others:
         argv += ["--set", setting]
@@ -221,6 +238,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 1
     store = InsecureStore(db)
     try:
+        if args.html is not None:
+            return _write_html(store, args.html)
         sites, counts = store.insecure_sites(), store.upgrade_counts()
         clients = store.clients() if args.by_client else []
     finally:
@@ -234,6 +253,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         report.print_csv(sites)
     else:
         render.print_insecure(sites, counts)
+    return 0
+
+
+def _write_html(store: InsecureStore, path: Path) -> int:
+    """`report --html FILE`: the overview the dashboard shows, from the store alone, in one file."""
+    from port443.errors import Port443Error
+    from port443.proxy.dashboard_html import render_report
+    from port443.proxy.overview import build_overview
+
+    page = render_report(build_overview(store))
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise Port443Error(f"{path}: cannot write the report ({e.strerror})") from e
+    print(f"port443: wrote {visible(str(path))}", file=sys.stderr)
     return 0
 
 

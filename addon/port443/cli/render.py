@@ -156,6 +156,25 @@ def print_learned(rows: list[dict[str, object]]) -> None:
     console.print(table)
 
 
+def print_policies(rows: list[dict[str, object]]) -> None:
+    """The per-site choices (rows of `port443 policies --json`): host, choice, since when."""
+    console = _console()
+    if not rows:
+        console.print("No per-site choices (`port443 never HOST` or `port443 always HOST` make one).")
+        return
+    table = Table(title="Your choices (each covers its subdomains)", title_justify="left")
+    for column in ("host", "choice", "since (UTC)"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        never = row["policy"] == "never"
+        table.add_row(
+            _text(row["host"]),
+            Text("never upgrade", "yellow") if never else Text("always HTTPS", "green"),
+            str(row["set_at"]).replace("T", " ")[:19],
+        )
+    console.print(table)
+
+
 def print_live(results: list[Any], broken: list[Any]) -> None:
     """The broken rewrites of `rules test --live`, then a summary line."""
     console = _console()

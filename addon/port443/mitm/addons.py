@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from port443.mitm.access import AccessControl
 from port443.mitm.clients import ClientPolicy
+from port443.mitm.dashboard import Dashboard
 from port443.mitm.log import InsecureLog
 from port443.mitm.own import OwnPages
 from port443.mitm.passthrough import TlsPassthrough
@@ -30,4 +31,5 @@ def make_addons() -> list[object]:
         RedactPrivateKeys(),
         TlsPassthrough(),
         InsecureLog(),
+        Dashboard(),
     ]

@@ -4,6 +4,9 @@ Each request is counted once, when it ends (its response or its error), with the
 rewrite mode's fallback replaces the decision when HTTPS fails, and that failure is what gets counted.
 Notes are buffered in memory and flushed by a background task every `port443_flush_interval` ms, so a
 request never waits on the disk and a killed proxy loses at most that much; `done()` flushes the rest.
+The same task follows the store: when another process (the CLI: `port443 never`, `forget`...) committed
+to it (SQLite's `data_version` moved), the per-site choices are read again and forgotten hosts are
+dropped from the running decider, so those commands act on a running proxy within a flush interval.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from mitmproxy.addonmanager import Loader
 from mitmproxy.utils import asyncio_utils
 
 from port443.errors import Port443Error
-from port443.proxy.decide import Decision
+from port443.proxy.decide import Decision, Policy
 from port443.proxy.notes import DAY, MAX_PATH
 from port443.proxy.store import InsecureStore, default_db_path
 
@@ -36,6 +39,10 @@ class InsecureLog:
     def __init__(self) -> None:
         self.store: InsecureStore | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._version = 0
+        """The store's `data_version` when it was last followed."""
+        self._forgotten = 0
+        """The last `forgotten` row applied."""
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -86,9 +93,10 @@ class InsecureLog:
         old, self.store = self.store, store
         if old is not None:
             old.close()
+        self._version, self._forgotten = store.data_version(), store.last_forgotten()
         upgrade = ctx.master.addons.get("httpsupgrade")
         if upgrade is not None:
-            upgrade.attach_store(store.learned(), store.note_learned)
+            upgrade.attach_store(store.learned(), store.note_learned, _choices(store))
 
     def running(self) -> None:
         self._flusher = asyncio_utils.create_task(
@@ -99,6 +107,7 @@ class InsecureLog:
         while True:
             await asyncio.sleep(ctx.options.port443_flush_interval / 1000)
             await self.flush()
+            await self.follow()
 
     async def flush(self) -> None:
         """Write buffered entries without blocking the event loop."""
@@ -108,6 +117,55 @@ class InsecureLog:
                 await asyncio.to_thread(store.flush)
             except Port443Error as e:
                 logger.error(f"port443: {e}")
+
+    async def follow(self) -> None:
+        """If another process changed the store, apply its choices and forgotten hosts to the running proxy."""
+        store = self.store
+        if store is None:
+            return
+        try:
+            changed = await asyncio.to_thread(self._changed, store)
+        except Port443Error as e:
+            logger.error(f"port443: {e}")
+            return
+        if changed is not None and store is self.store:
+            choices, forgotten = changed
+            self._apply(store, choices, forgotten)
+            logger.info(
+                f"port443: the store changed: {len(choices)} per-site choices in force"
+                + (f", {len(forgotten)} hosts forgotten" if forgotten else "")
+            )
+
+    async def sync(self) -> None:
+        """Apply the store's per-site choices now (after this process changed them: the dashboard)."""
+        store = self.store
+        if store is not None:
+            choices, forgotten = await asyncio.to_thread(self._changes, store)
+            if store is self.store:
+                self._apply(store, choices, forgotten)
+
+    def _changed(self, store: InsecureStore) -> tuple[dict[str, Policy], list[str]] | None:
+        """In a worker thread: `_changes` if another process committed since last time, else None."""
+        version = store.data_version()
+        if version == self._version:
+            return None
+        self._version = version
+        return self._changes(store)
+
+    def _changes(self, store: InsecureStore) -> tuple[dict[str, Policy], list[str]]:
+        """In a worker thread: the choices in force, and the hosts forgotten elsewhere since last time."""
+        forgotten, self._forgotten = store.forgotten_since(self._forgotten)
+        return _choices(store), forgotten
+
+    def _apply(self, store: InsecureStore, choices: dict[str, Policy], forgotten: list[str]) -> None:
+        upgrade: Any = ctx.master.addons.get("httpsupgrade")
+        if upgrade is None:
+            return
+        upgrade.set_policies(choices)
+        for host in forgotten:
+            store.drop_pending(host)  # the buffer must not write back what the other process removed
+            if upgrade.decider is not None:
+                upgrade.decider.forget(host)
 
     def response(self, flow: http.HTTPFlow) -> None:
         """The request ended with a response (the site's, or the proxy's own redirect or warning page)."""
@@ -141,3 +199,7 @@ class InsecureLog:
                 self.store.close()
             except Port443Error as e:
                 logger.error(f"port443: {e}")
+
+
+def _choices(store: InsecureStore) -> dict[str, Policy]:
+    return {choice.host: choice.policy for choice in store.policies()}

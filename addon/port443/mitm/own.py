@@ -1,10 +1,10 @@
-"""Requests addressed to the proxy itself: recognised once here, answered by OwnPages (the PAC file today).
+"""Requests addressed to the proxy itself: recognised once here, answered by OwnPages (PAC file, dashboard).
 
 A request whose destination is one of the proxy's own listening sockets (a browser fetching
 `http://gateway:8080/proxy.pac`, or a request a device sent straight to the proxy) must never be forwarded:
 that would connect the proxy to itself. `ProxyItself` tells such destinations apart (AccessControl uses it
-for its self-connect guard); `OwnPages` answers them from a table of paths, so later pages (a dashboard at
-`/`) are one more entry. Everything else on the proxy's own address gets a 404.
+for its self-connect guard); `OwnPages` answers them from tables of paths (GET/HEAD and POST), which the
+Dashboard addon fills with its own entries. Everything else on the proxy's own address gets a 404.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ _RESOLVE_TIMEOUT = 2.0
 _NAME_TTL = 30.0
 _NAME_CACHE = 1024
 
-Page = Callable[[http.HTTPFlow], http.Response]
+Page = Callable[[http.HTTPFlow], http.Response | Awaitable[http.Response]]
+"""Answers one request to the proxy itself: at once, or after awaiting (work off the event loop)."""
 
 
 class ProxyItself:
@@ -97,11 +98,14 @@ async def resolve_addresses(host: str, port: int) -> list[Any]:
 
 
 class OwnPages:
-    """Answers requests addressed to the proxy itself: the PAC file at /proxy.pac and /wpad.dat, else 404."""
+    """Answers requests addressed to the proxy itself from its tables of paths (the PAC file...), else 404."""
 
     def __init__(self) -> None:
         self.itself = ProxyItself()
         self.pages: dict[str, Page] = {path: pac_page for path in PATHS}
+        """GET and HEAD, by path (no query)."""
+        self.posts: dict[str, Page] = {}
+        """POST, by path (the dashboard's sign-in and actions)."""
 
     def running(self) -> None:
         self.itself.follow()
@@ -114,31 +118,58 @@ class OwnPages:
         if verdict is None:
             return self._after_resolving(flow)
         if verdict:
-            self.answer(flow)
+            return self.answer(flow)
         return None
 
     async def _after_resolving(self, flow: http.HTTPFlow) -> None:
         if await self.itself.resolve(flow.request.host, flow.request.port):
-            self.answer(flow)
+            pending = self.answer(flow)
+            if pending is not None:
+                await pending
 
-    def answer(self, flow: http.HTTPFlow) -> None:
-        """Serve the page for the request's path; never forward a request to the proxy itself."""
+    def answer(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """Serve the page for the request's method and path; never forward a request to the proxy itself."""
         flow.metadata[TO_PROXY] = True
         path = flow.request.path.split("?", 1)[0]
-        page = self.pages.get(path)
+        method = flow.request.method
+        table = self.posts if method == "POST" else self.pages if method in ("GET", "HEAD") else {}
+        page = table.get(path)
         if page is None:
-            flow.response = http.Response.make(
-                404,
-                "port443: this is an HTTPS upgrade proxy; its PAC file is at /proxy.pac\n",
-                {"Content-Type": "text/plain; charset=utf-8"},
-            )
-        elif flow.request.method not in ("GET", "HEAD"):
-            flow.response = http.Response.make(405, b"", {"Allow": "GET, HEAD"})
+            flow.response = self._missing(path)
         else:
-            flow.response = page(flow)
-        logger.debug(
-            f"port443: {flow.request.method} {path} for the proxy itself: {flow.response.status_code}"
+            try:
+                result = page(flow)
+            except Exception:  # a bug shows with its traceback; the client gets a 500, never a forward
+                logger.exception(f"port443: {method} {path[:100]!r} for the proxy itself failed")
+                result = _failed()
+            if not isinstance(result, http.Response):
+                return self._finish(flow, path, result)
+            flow.response = result
+        logger.debug(f"port443: {method} {path[:100]!r} for the proxy itself: {flow.response.status_code}")
+        return None
+
+    async def _finish(self, flow: http.HTTPFlow, path: str, pending: Awaitable[http.Response]) -> None:
+        try:
+            flow.response = await pending
+        except Exception:
+            logger.exception(f"port443: {flow.request.method} {path[:100]!r} for the proxy itself failed")
+            flow.response = _failed()
+
+    def _missing(self, path: str) -> http.Response:
+        """404 for a path nobody serves, 405 for a path served with other methods."""
+        allowed = [m for m, table in (("GET, HEAD", self.pages), ("POST", self.posts)) if path in table]
+        if allowed:
+            return http.Response.make(405, b"", {"Allow": ", ".join(allowed)})
+        where = "its PAC file is at /proxy.pac" + (", its dashboard at /" if "/" in self.pages else "")
+        return http.Response.make(
+            404,
+            f"port443: this is an HTTPS upgrade proxy; {where}\n",
+            {"Content-Type": "text/plain; charset=utf-8"},
         )
+
+
+def _failed() -> http.Response:
+    return http.Response.make(500, "port443: internal error\n", {"Content-Type": "text/plain; charset=utf-8"})
 
 
 def pac_page(flow: http.HTTPFlow) -> http.Response:

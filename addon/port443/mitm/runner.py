@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from port443.mitm.addons import make_addons
-from port443.proxy.listen import Listener, busy_hint, start_line
+from port443.proxy.listen import Listener, busy_hint, format_address, start_line
 
 # A LAN-facing proxy holds two descriptors per client connection; the usual soft limit of 1024 is a few
 # busy devices. Raise it towards the hard limit (no privilege needed), capped where it stops mattering.
@@ -40,6 +40,17 @@ class _BusyHint(logging.Filter):
             if hint is not None:
                 record.msg, record.args = f"port443: {hint}", None
         return True
+
+
+def dashboard_url(listeners: Sequence[Listener]) -> str | None:
+    """Where a browser on this machine opens the dashboard: the first HTTP listener (wildcards as loopback)."""
+    for listener in listeners:
+        if listener.mode not in ("regular", "transparent") or not listener.addresses:
+            continue
+        host, port = sorted(listener.addresses, key=lambda a: ":" in a[0])[0]  # IPv4 first
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        return f"http://{format_address(host, port)}/"
+    return None
 
 
 class StartLine:
@@ -62,6 +73,9 @@ class StartLine:
         line = start_line(listeners, str(opts.port443_mode), clients)
         if opts.port443_client_modes:
             line += "; per-device modes: " + ", ".join(opts.port443_client_modes)
+        url = dashboard_url(listeners) if opts.port443_dashboard else None
+        if url is not None:
+            line += f"; dashboard: {url}"
         print(line, file=sys.stderr, flush=True)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from port443.mitm.options import add_options
 from port443.net.connect import NETWORK_ERRORS, parse_connect_to
 from port443.net.probe import ProbeStatus
 from port443.proxy.bypass import BYPASS_PATH, Bypasses, warning_page
-from port443.proxy.decide import Decider, Decision, Learned, Reason, Step
+from port443.proxy.decide import Decider, Decision, Learned, Policy, Reason, Step
 from port443.proxy.inert import loggable
 from port443.proxy.loops import LoopGuard, Suspicion
 from port443.proxy.pages import redirect_page
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = (301, 302, 307, 308)
 Signature = tuple[tuple[str, ...], tuple[str, ...]]
+MAX_URL = 64 * 1024
+"""Plain-HTTP request targets longer than this get a 414 from the proxy itself."""
 RULES_WAIT = 60.0
 """Seconds a request may wait for rules that are still loading (a first start compiles the corpus)."""
 
@@ -58,6 +60,7 @@ class HttpsUpgrade:
         self._running = False
         self._loading: asyncio.Task[None] | None = None
         self._store: tuple[list[Learned], Callable[[Learned], None]] | None = None
+        self._policies: dict[str, Policy] = {}
 
     def ensure_built(self) -> Decider | None:
         """Build now if the options changed and the proxy is not running yet (mitmproxy's test helpers
@@ -83,12 +86,25 @@ class HttpsUpgrade:
         """How many rule files were skipped (or kept at their last good version)."""
         return self.rules.errors if self.rules is not None else 0
 
-    def attach_store(self, learned: list[Learned], on_learned: Callable[[Learned], None]) -> None:
-        """What the store knows, and where new knowledge goes; kept for every decider built from now on."""
+    def attach_store(
+        self,
+        learned: list[Learned],
+        on_learned: Callable[[Learned], None],
+        policies: Mapping[str, Policy] | None = None,
+    ) -> None:
+        """What the store knows (and a person chose), and where new knowledge goes; kept for every decider."""
         self._store = (learned, on_learned)
         if self.decider is not None:
             self.decider.remember(learned)
             self.decider.on_learned = on_learned
+        if policies is not None:
+            self.set_policies(policies)
+
+    def set_policies(self, policies: Mapping[str, Policy]) -> None:
+        """A person's per-site choices, in force at once and in every decider built from now on."""
+        self._policies = dict(policies)
+        if self.decider is not None:
+            self.decider.policies = self._policies
 
     def load(self, loader: Loader) -> None:
         add_options(loader)
@@ -140,6 +156,8 @@ class HttpsUpgrade:
         if self.decider is None and self._store is not None:
             decider.remember(self._store[0])
             decider.on_learned = self._store[1]
+        if self.decider is None:
+            decider.policies = self._policies
         self.rules, self.decider, self._built_for = rules, decider, built_for or self._wanted()
 
     def running(self) -> None:
@@ -243,6 +261,13 @@ class HttpsUpgrade:
         mitmproxy awaits what a hook returns, so the common case costs no coroutine at all.
         """
         if flow.response or flow.error or not flow.live or flow.request.scheme != "http":
+            return None
+        if len(flow.request.path) > MAX_URL:
+            # Far past what browsers send or servers take (nginx answers 414 past 8 KiB): answered here, so
+            # an attacker's URL is never copied into a redirect or held for a decision.
+            flow.response = http.Response.make(
+                414, b"port443: URL too long\n", {"Content-Type": "text/plain; charset=utf-8"}
+            )
             return None
         if self._loading is not None:
             return self._after_loading(flow, self._loading)

@@ -2,11 +2,14 @@
 
 Per host: why it stays on plain HTTP, how often, when, one example path (never a query string, cookie,
 header or body) and which client addresses used it; what probes learned (per host or per path, with an
-expiry, so it survives restarts); upgrades by deciding step; per client and per hour, the counts. Callers
-buffer with `note_*` (cheap, in memory, from the event loop) and write with `flush()` from a worker thread.
+expiry, so it survives restarts); upgrades by deciding step; per client and per hour, the counts; a person's
+per-site choices (never / always HTTPS), and which hosts were forgotten, so a running proxy follows what
+another process (the CLI) changed. Callers buffer with `note_*` (cheap, in memory, from the event loop) and
+write with `flush()` from a worker thread; choices and forgetting are written at once.
 
 Bounded by construction: text from traffic is cut before it is buffered, the buffers and every table have a
 row limit (least recently seen rows go first), old rows are pruned at flush time, and the WAL is truncated.
+The schema, its migrations and the statements a flush runs are proxy/schema.py's.
 """
 
 from __future__ import annotations
@@ -21,66 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from port443.errors import StoreError
-from port443.proxy.decide import Learned, Reason
-from port443.proxy.notes import DAY, MAX_CLIENT, MAX_DETAIL, MAX_HOST, Limits, Notes, bounded, hour_of
+from port443.proxy.decide import Learned, Policy, Reason
+from port443.proxy.notes import DAY, MAX_CLIENT, MAX_HOST, Limits, Notes, bounded, hour_of
+from port443.proxy.schema import open_db, prune_oldest, write_notes
 
-SCHEMA_VERSION = 2
-"""1: learned keyed by host (no user_version). 2: learned keyed by (host, path); clients; hourly counts."""
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS insecure (
-    host TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    hits INTEGER NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    example_path TEXT NOT NULL DEFAULT '/'
-);
-CREATE INDEX IF NOT EXISTS insecure_by_last_seen ON insecure (last_seen);
-CREATE TABLE IF NOT EXISTS learned (
-    host TEXT NOT NULL,
-    path TEXT NOT NULL DEFAULT '',
-    secure INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    expires REAL NOT NULL,
-    PRIMARY KEY (host, path)
-);
-CREATE INDEX IF NOT EXISTS learned_by_expiry ON learned (expires);
-CREATE TABLE IF NOT EXISTS upgrades (
-    step TEXT PRIMARY KEY,
-    count INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS insecure_clients (
-    host TEXT NOT NULL,
-    client TEXT NOT NULL,
-    hits INTEGER NOT NULL,
-    last_seen REAL NOT NULL,
-    PRIMARY KEY (host, client)
-);
-CREATE INDEX IF NOT EXISTS insecure_clients_by_client ON insecure_clients (client);
-CREATE INDEX IF NOT EXISTS insecure_clients_by_last_seen ON insecure_clients (last_seen);
-CREATE TABLE IF NOT EXISTS clients (
-    client TEXT PRIMARY KEY,
-    requests INTEGER NOT NULL,
-    upgraded INTEGER NOT NULL,
-    insecure INTEGER NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS clients_by_last_seen ON clients (last_seen);
-CREATE TABLE IF NOT EXISTS hourly (
-    hour INTEGER PRIMARY KEY,  -- the start of the hour, Unix seconds (UTC)
-    upgrades INTEGER NOT NULL,
-    insecure INTEGER NOT NULL
-);
-"""
+MAX_POLICIES = 10_000
+"""Per-site choices kept at most: a person makes them one by one, so this is never met in use."""
+FORGOTTEN_KEEP = DAY
+"""Seconds a "forgotten" row is kept: every running proxy has read it long before."""
 
 CHECKPOINT_EVERY = 60.0
 """Seconds between `wal_checkpoint(TRUNCATE)` calls made by `flush()`."""
-WAL_LIMIT = 1024 * 1024
-"""Bytes the WAL is truncated back to whenever SQLite resets it (`journal_size_limit`)."""
 
 
 def default_db_path() -> Path:
@@ -121,6 +75,15 @@ class ClientUse:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """A person's choice for a site (and its subdomains)."""
+
+    host: str
+    policy: Policy
+    set_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class HourlyCount:
     """Upgraded requests and insecure hits within one hour."""
 
@@ -153,13 +116,15 @@ class InsecureStore:
         self.path = Path(path)
         # Public and mutable: the addon changes them when their options change; the next note and flush obey.
         self.limits = Limits(max_age, max_hosts, max_clients, max_host_clients, max_learned, hourly_keep)
-        self._db = _open(self.path)
+        self._db = open_db(self.path)
         self._lock = threading.Lock()  # guards the notes
         # Guards the connection: a flush runs in a worker thread, and close() at shutdown must wait for it
         # (closing a connection another thread is writing through can crash the process).
         self._db_lock = threading.RLock()
         self._notes = Notes(self.limits)
         self._next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
+        self._own_forgets: set[int] = set()
+        """`forgotten` rows this connection wrote: `forgotten_since` leaves them out (already applied)."""
 
     # --- buffering (cheap, in memory) ----------------------------------------------------------------------
 
@@ -216,7 +181,7 @@ class InsecureStore:
                 return
             try:
                 with self._transaction() as db:
-                    _write(db, notes)
+                    write_notes(db, notes)
                     self._prune(db, now)
             except sqlite3.Error as e:
                 with self._lock:  # keep what could not be written; newer notes win over the retried ones
@@ -229,10 +194,10 @@ class InsecureStore:
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         """Drop rows past their age and the least recently seen beyond each limit (indexed: cheap)."""
         limits, cutoff = self.limits, now - self.limits.max_age
-        gone = _prune_oldest(db, "insecure", "host", cutoff, limits.max_hosts)
+        gone = prune_oldest(db, "insecure", "host", cutoff, limits.max_hosts)
         db.executemany("DELETE FROM insecure_clients WHERE host = ?", gone)
-        _prune_oldest(db, "insecure_clients", "host, client", cutoff, limits.max_host_clients)
-        _prune_oldest(db, "clients", "client", cutoff, limits.max_clients)
+        prune_oldest(db, "insecure_clients", "host, client", cutoff, limits.max_host_clients)
+        prune_oldest(db, "clients", "client", cutoff, limits.max_clients)
         db.execute("DELETE FROM learned WHERE expires <= ?", (now,))
         (count,) = db.execute("SELECT COUNT(*) FROM learned").fetchone()
         if count > limits.max_learned:  # the soonest to expire go first
@@ -241,6 +206,7 @@ class InsecureStore:
                 (count - limits.max_learned,),
             )
         db.execute("DELETE FROM hourly WHERE hour < ?", (now - limits.hourly_keep,))
+        db.execute("DELETE FROM forgotten WHERE at < ?", (now - FORGOTTEN_KEEP,))
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it to zero bytes (skipped while a reader holds it)."""
@@ -270,9 +236,62 @@ class InsecureStore:
                     db.execute("DELETE FROM learned WHERE host = ?", (host,))
                     insecure |= db.execute("DELETE FROM insecure WHERE host = ?", (host,)).rowcount > 0
                     db.execute("DELETE FROM insecure_clients WHERE host = ?", (host,))
+                    done = db.execute("INSERT INTO forgotten (host, at) VALUES (?, ?)", (host, time.time()))
+                    self._own_forgets.add(done.lastrowid or 0)
             except sqlite3.Error as e:
                 raise StoreError(f"{self.path}: cannot write ({e})") from e
         return len(paths) + int(insecure)
+
+    def drop_pending(self, host: str) -> None:
+        """Drop what is buffered about `host` (another process forgot it: the buffer must not write it back)."""
+        with self._lock:
+            self._notes.forget(bounded(host, MAX_HOST))
+
+    def forgotten_since(self, seq: int) -> tuple[list[str], int]:
+        """Hosts another process forgot after row `seq`, and the last row number (pass it next time)."""
+        rows = self._query("SELECT seq, host FROM forgotten WHERE seq > ? ORDER BY seq", (seq,))
+        last = max([seq, *(int(n) for n, _ in rows)])
+        with self._db_lock:
+            hosts = [str(h) for n, h in rows if n not in self._own_forgets]
+            self._own_forgets.difference_update(n for n, _ in rows)
+        return list(dict.fromkeys(hosts)), last
+
+    def last_forgotten(self) -> int:
+        """The number of the newest `forgotten` row (0 when none): where a proxy starts following."""
+        (seq,) = self._query("SELECT COALESCE(MAX(seq), 0) FROM forgotten")[0]
+        return int(seq)
+
+    def set_policy(self, host: str, policy: Policy | None, now: float | None = None) -> bool:
+        """Record a person's choice for `host` (None clears it), at once; returns whether anything changed.
+
+        Raises:
+            StoreError: when the database cannot be written, or MAX_POLICIES choices exist already.
+        """
+        host, now = bounded(host, MAX_HOST), time.time() if now is None else now
+        try:
+            with self._transaction() as db:
+                if policy is None:
+                    return db.execute("DELETE FROM policy WHERE host = ?", (host,)).rowcount > 0
+                known = db.execute("SELECT policy FROM policy WHERE host = ?", (host,)).fetchone()
+                if known is not None and known[0] == policy.value:
+                    return False
+                (count,) = db.execute("SELECT COUNT(*) FROM policy").fetchone()
+                if known is None and count >= MAX_POLICIES:
+                    raise StoreError(
+                        f"{self.path}: {MAX_POLICIES} per-site choices already; clear some first"
+                    )
+                db.execute(
+                    "INSERT OR REPLACE INTO policy (host, policy, set_at) VALUES (?, ?, ?)",
+                    (host, policy.value, now),
+                )
+                return True
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot write ({e})") from e
+
+    def data_version(self) -> int:
+        """SQLite's `data_version`: it changes when another connection (another process) committed."""
+        (version,) = self._query("PRAGMA data_version")[0]
+        return int(version)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -325,6 +344,20 @@ class InsecureStore:
         )
         return [ClientUse(*row) for row in rows]
 
+    def policies(self) -> list[Choice]:
+        """Every per-site choice, by host; a value this version does not know is left out."""
+        rows = self._query("SELECT host, policy, set_at FROM policy ORDER BY host")
+        known = {p.value: p for p in Policy}
+        return [Choice(host, known[value], set_at) for host, value, set_at in rows if value in known]
+
+    def site_clients(self, per_site: int = 5) -> dict[str, list[str]]:
+        """For each insecure site, the client addresses that used it most (at most `per_site`)."""
+        return _top_per(self, "host", "client", per_site)
+
+    def client_sites(self, per_client: int = 5) -> dict[str, list[str]]:
+        """For each client address, the insecure sites it used most (at most `per_client`)."""
+        return _top_per(self, "client", "host", per_client)
+
     def hourly(self, since: float) -> list[HourlyCount]:
         """Counts per hour from the hour that holds `since` on, oldest first (hours with none are left out)."""
         rows = self._query(
@@ -342,115 +375,15 @@ class InsecureStore:
                 self._db.close()
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    """Open (creating or migrating) the store.
-
-    Raises:
-        StoreError: when it cannot be opened, is no database, or was written by a newer port443.
-    """
-    db: sqlite3.Connection | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute("PRAGMA synchronous=FULL")  # a committed flush is synced: it survives a power cut too
-        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
-        db.execute("PRAGMA wal_autocheckpoint=256")  # pages: about 1 MB of WAL between checkpoints
-        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            _migrate(db)
-    except (OSError, sqlite3.Error, StoreError) as e:
-        if db is not None:
-            db.close()
-        raise StoreError(f"{path}: cannot open the store ({e})") from e
-    return db
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Create the tables, or bring a store of an older port443 up to date keeping its rows."""
-    db.execute("BEGIN IMMEDIATE")  # another process may open the same file at the same moment
-    try:
-        (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"written by a newer port443: schema {version}, this one knows {SCHEMA_VERSION}")
-        columns = {row[1] for row in db.execute("PRAGMA table_info(learned)")}
-        old_learned = bool(columns) and "path" not in columns
-        if old_learned:  # version 1: learned keyed by host alone
-            db.execute("ALTER TABLE learned RENAME TO learned_v1")
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
-        if old_learned:
-            db.execute(
-                "INSERT OR REPLACE INTO learned (host, path, secure, reason, detail, expires) "
-                "SELECT host, '', secure, reason, detail, expires FROM learned_v1"
-            )
-            db.execute("DROP TABLE learned_v1")
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _write(db: sqlite3.Connection, b: Notes) -> None:
-    db.executemany(
-        """INSERT INTO insecure (host, reason, detail, hits, first_seen, last_seen, example_path)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(host) DO UPDATE SET reason = excluded.reason, detail = excluded.detail,
-             hits = hits + excluded.hits, last_seen = excluded.last_seen""",
-        [
-            (h, r.reason, r.detail, r.hits, r.first_seen, r.last_seen, r.example_path)
-            for h, r in b.insecure.items()
-        ],
+def _top_per(store: InsecureStore, key: str, value: str, limit: int) -> dict[str, list[str]]:
+    """`insecure_clients` grouped by `key`: the `limit` values with most hits each (a window function)."""
+    rows = store._query(
+        f"SELECT {key}, {value} FROM (SELECT {key}, {value}, ROW_NUMBER() OVER "
+        f"(PARTITION BY {key} ORDER BY hits DESC, {value}) AS n FROM insecure_clients) WHERE n <= ? "
+        f"ORDER BY {key}, n",
+        (limit,),
     )
-    db.executemany(
-        """INSERT INTO insecure_clients (host, client, hits, last_seen) VALUES (?, ?, ?, ?)
-           ON CONFLICT(host, client) DO UPDATE SET hits = hits + excluded.hits, last_seen = excluded.last_seen""",
-        [(h, c, seen.hits, seen.last_seen) for (h, c), seen in b.host_clients.items()],
-    )
-    db.executemany(
-        """INSERT INTO clients (client, requests, upgraded, insecure, first_seen, last_seen)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT(client) DO UPDATE SET requests = requests + excluded.requests,
-             upgraded = upgraded + excluded.upgraded, insecure = insecure + excluded.insecure,
-             last_seen = excluded.last_seen""",
-        [(c, u.requests, u.upgraded, u.insecure, u.first_seen, u.last_seen) for c, u in b.clients.items()],
-    )
-    db.executemany(
-        "INSERT OR REPLACE INTO learned (host, path, secure, reason, detail, expires) VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (x.host, x.path, int(x.secure), str(x.reason), bounded(x.detail, MAX_DETAIL), x.expires)
-            for x in b.learned.values()
-        ],
-    )
-    db.executemany(
-        """INSERT INTO upgrades (step, count) VALUES (?, ?)
-           ON CONFLICT(step) DO UPDATE SET count = count + excluded.count""",
-        list(b.upgrades.items()),
-    )
-    db.executemany(
-        """INSERT INTO hourly (hour, upgrades, insecure) VALUES (?, ?, ?)
-           ON CONFLICT(hour) DO UPDATE SET upgrades = upgrades + excluded.upgrades,
-             insecure = insecure + excluded.insecure""",
-        [(hour, up, insecure) for hour, (up, insecure) in b.hourly.items()],
-    )
-
-
-def _prune_oldest(
-    db: sqlite3.Connection, table: str, key: str, cutoff: float, limit: int
-) -> list[tuple[object, ...]]:
-    """Delete the rows of `table` last seen before `cutoff`, then the least recently seen beyond `limit`.
-
-    Returns the keys deleted. Both selections walk the `last_seen` index; the count is SQLite's b-tree count.
-    """
-    old = db.execute(f"SELECT {key} FROM {table} WHERE last_seen < ?", (cutoff,)).fetchall()
-    (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
-    excess = count - len(old) - limit
-    if excess > 0:
-        old += db.execute(
-            f"SELECT {key} FROM {table} WHERE last_seen >= ? ORDER BY last_seen LIMIT ?", (cutoff, excess)
-        ).fetchall()
-    where = " AND ".join(f"{column.strip()} = ?" for column in key.split(","))
-    db.executemany(f"DELETE FROM {table} WHERE {where}", old)
-    return old
+    out: dict[str, list[str]] = {}
+    for k, v in rows:
+        out.setdefault(str(k), []).append(str(v))
+    return out

@@ -3,6 +3,7 @@ address and without query strings; its options; and a real kill -9 while it logs
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ from mitmproxy.test import taddons
 
 from port443.mitm.log import InsecureLog
 from port443.mitm.upgrade import HttpsUpgrade
-from port443.proxy.decide import Decision, Learned, Reason, Step
+from port443.proxy.decide import Decision, Learned, Policy, Reason, Step
 from port443.proxy.store import ClientUse, InsecureStore
 from tests.support.flows import http_flow
 
@@ -153,6 +154,40 @@ async def test_the_flusher_writes_in_the_background(log: InsecureLog, db: Path) 
         ClientUse("10.0.0.7", 1, 0, 1, 1, *[store.clients()[0].first_seen] * 2)
     ]
     store.close()
+
+
+async def test_choices_and_forgetting_by_another_process_reach_the_running_proxy(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = InsecureStore(db)
+    before.set_policy("tv.test", Policy.NEVER)  # chosen before the proxy started
+    before.close()
+    upgrade, log = HttpsUpgrade(), InsecureLog()
+    with taddons.context(upgrade, log) as tctx:
+        tctx.configure(upgrade, port443_shipped_rules=False, port443_probe=False)
+        tctx.configure(log, port443_db=str(db))
+        decider = upgrade.ensure_built()
+        assert decider is not None and decider.policies == {"tv.test": Policy.NEVER}
+        decider.learn(Learned("probed.test", True, Reason.OK, "", 1e12))
+        await log.flush()
+        await log.follow()
+        assert decider.policies == {"tv.test": Policy.NEVER}  # nothing changed elsewhere: nothing read
+        cli = InsecureStore(db)  # `port443 always`, `port443 forget` in another process
+        cli.set_policy("tv.test", None)
+        cli.set_policy("box.test", Policy.ALWAYS)
+        cli.forget("probed.test")
+        cli.close()
+        decider.learn(Learned("probed.test", True, Reason.OK, "", 1e12))  # buffered, not written yet
+        with caplog.at_level(logging.INFO, logger="port443.mitm.log"):
+            await log.follow()
+        assert decider.policies == {"box.test": Policy.ALWAYS}
+        assert "probed.test" not in decider.learned
+        assert "the store changed: 1 per-site choices in force, 1 hosts forgotten" in caplog.text
+        await log.flush()
+        assert log.store is not None and log.store.learned() == []  # the buffer did not write it back
+        rebuilt = upgrade.ensure_built()
+        assert rebuilt is not None and rebuilt.policies == {"box.test": Policy.ALWAYS}
+        log.done()
 
 
 # --- kill -9 while logging ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
 from port443.mitm import own as own_module
@@ -97,3 +98,39 @@ async def test_a_name_for_the_proxy_is_resolved_once(
     assert pending is not None
     await pending
     assert elsewhere.response is None
+
+
+async def test_post_entries_and_pages_that_answer_later(pages: OwnPages) -> None:
+    async def later(flow: Any) -> Any:
+        return http.Response.make(201, b"made")
+
+    pages.posts["/make"] = later
+    f = flow("http://127.0.0.1:8080/make", method="POST")
+    pending = pages.request(f)
+    assert pending is not None and f.response is None
+    await pending
+    assert f.response is not None and f.response.status_code == 201
+    wrong = flow("http://127.0.0.1:8080/make")
+    pages.request(wrong)
+    assert wrong.response is not None and (wrong.response.status_code, wrong.response.headers["Allow"]) == (
+        405,
+        "POST",
+    )
+
+
+async def test_a_failing_page_is_a_500_never_a_forward(pages: OwnPages) -> None:
+    def broken(flow: Any) -> Any:
+        raise RuntimeError("bug")
+
+    async def broken_later(flow: Any) -> Any:
+        raise RuntimeError("bug")
+
+    pages.pages["/now"], pages.pages["/later"] = broken, broken_later
+    now = flow("http://127.0.0.1:8080/now")
+    pages.request(now)
+    later = flow("http://127.0.0.1:8080/later")
+    pending = pages.request(later)
+    assert pending is not None
+    await pending
+    for f in (now, later):
+        assert f.response is not None and f.response.status_code == 500 and f.metadata[TO_PROXY]

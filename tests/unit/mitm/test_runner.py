@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import pytest
 from mitmproxy import exceptions, options
 
-from port443.mitm.runner import _BusyHint, _refuse_unknown
+from port443.mitm.runner import _BusyHint, _refuse_unknown, dashboard_url
+from port443.proxy.listen import Listener
 
 
 def test_a_misspelt_option_is_refused_with_a_suggestion() -> None:
@@ -52,3 +53,24 @@ def test_the_busy_hint_rewrites_mitmproxys_error() -> None:
     )
     assert _BusyHint({8080: "--listen-port"}).filter(record)
     assert record.getMessage().endswith("pick another with --listen-port 8081")
+
+
+@pytest.mark.parametrize(
+    ("listeners", "url"),
+    [
+        ([Listener("regular", "", (("127.0.0.1", 8080),))], "http://127.0.0.1:8080/"),
+        ([Listener("regular", "", (("::", 8080), ("0.0.0.0", 8080)))], "http://127.0.0.1:8080/"),
+        ([Listener("regular", "", (("::", 8080),))], "http://[::1]:8080/"),
+        (
+            [
+                Listener("wireguard", "", (("0.0.0.0", 51820),)),
+                Listener("transparent", "", (("0.0.0.0", 8080),)),
+            ],
+            "http://127.0.0.1:8080/",
+        ),
+        ([Listener("regular", "", (("192.168.1.2", 3128),))], "http://192.168.1.2:3128/"),
+        ([Listener("wireguard", "", (("0.0.0.0", 51820),))], None),
+    ],
+)
+def test_the_dashboard_url_of_the_start_line(listeners: list[Listener], url: str | None) -> None:
+    assert dashboard_url(listeners) == url

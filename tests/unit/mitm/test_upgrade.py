@@ -10,7 +10,7 @@ from mitmproxy.test import taddons, tutils
 
 from port443.mitm.clients import CLIENT_MODE
 from port443.mitm.upgrade import HttpsUpgrade
-from port443.proxy.decide import Decision, Step
+from port443.proxy.decide import Decision, Learned, Policy, Reason, Step
 from tests.support.flows import http_flow
 
 RULESET = "name: Mine\ntargets: [mine.test]\nrules:\n  - from: '^http:'\n    to: 'https:'\nexclusions: [^http://mine\\.test/old/]\n"
@@ -178,3 +178,36 @@ async def test_each_device_gets_its_own_mode(rules: Path) -> None:
         assert flows["rewrite"].response is None and flows["rewrite"].request.scheme == "https"
         redirected = flows["redirect"].response
         assert redirected is not None and redirected.status_code == 307
+
+
+async def test_an_overlong_url_gets_a_414_and_is_never_echoed(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        tctx.configure(
+            up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_confirm_rules=False
+        )
+        flow = http_flow("http://mine.test/" + "a" * (1024 * 1024))
+        await handle(up, flow)
+        assert flow.response is not None and flow.response.status_code == 414
+        assert len(flow.response.content or b"") < 100 and "Location" not in flow.response.headers
+        decider = up.ensure_built()
+        assert decider is not None  # past the rules' 8 KiB bound, what was learned still upgrades
+        decider.learn(Learned("mine.test", True, Reason.OK, "TLSv1.3", expires=1e12))
+        fine = http_flow("http://mine.test/" + "a" * 20_000)  # long, but within bounds: still upgraded
+        await handle(up, fine)
+        assert fine.response is not None and fine.response.status_code == 307
+        assert len(fine.response.content or b"") < 4096  # the body shows a bounded part of the URL
+
+
+def test_a_persons_choices_are_in_force_at_once_and_in_every_decider(rules: Path) -> None:
+    up = HttpsUpgrade()
+    with taddons.context(up) as tctx:
+        up.set_policies({"mine.test": Policy.NEVER})  # before anything is built (the store opened first)
+        tctx.configure(up, port443_rules=[str(rules)], port443_shipped_rules=False, port443_probe=False)
+        decider = up.ensure_built()
+        assert decider is not None and decider.policies == {"mine.test": Policy.NEVER}
+        up.set_policies({"mine.test": Policy.ALWAYS})
+        assert decider.policies == {"mine.test": Policy.ALWAYS}
+        tctx.configure(up, port443_probe_timeout=1500)  # a new decider over the same rules
+        rebuilt = up.ensure_built()
+        assert rebuilt is not None and rebuilt.policies == {"mine.test": Policy.ALWAYS}

@@ -1,5 +1,6 @@
-"""The insecure-site store: buffered notes, batched writes, what survives a reopen, failed writes, migration,
-forgetting, clients and hourly counts, and its bounds (truncation, pruning, floods, the WAL).
+"""The insecure-site store: buffered notes, batched writes, what survives a reopen, failed writes,
+forgetting, clients and hourly counts, per-site choices and what another process changed, and its bounds
+(truncation, pruning, floods, the WAL).
 
 Most tests note at small timestamps (1970) for readable expectations, so their stores keep rows forever
 (`max_age=inf`); the pruning tests use the real limits.
@@ -12,6 +13,7 @@ import math
 import random
 import sqlite3
 import string
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from port443.errors import StoreError
-from port443.proxy.decide import Learned, Reason
-from port443.proxy.store import ClientUse, HourlyCount, InsecureSite, InsecureStore
+from port443.proxy import store as store_module
+from port443.proxy.decide import Learned, Policy, Reason
+from port443.proxy.schema import SCHEMA_VERSION
+from port443.proxy.store import Choice, ClientUse, HourlyCount, InsecureSite, InsecureStore
 
 FOREVER = math.inf
 
@@ -257,8 +261,10 @@ def test_wal_mode_and_schema(path: Path, store: InsecureStore) -> None:
     try:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert tables == {"insecure", "learned", "upgrades", "insecure_clients", "clients", "hourly"}
-        assert other.execute("PRAGMA user_version").fetchone() == (2,)
+        expected = {"insecure", "learned", "upgrades", "insecure_clients", "clients", "hourly", "policy"}
+        expected |= {"forgotten", "sqlite_sequence"}  # AUTOINCREMENT: forgotten rows are never renumbered
+        assert tables == expected
+        assert other.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     finally:
         other.close()
 
@@ -399,56 +405,7 @@ def test_the_wal_is_checkpointed_and_truncated(path: Path, store: InsecureStore)
     assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-# --- the previous schema, per-path learning, forgetting -------------------------------------------------------
-
-V1_SCHEMA = """
-CREATE TABLE insecure (host TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
-    hits INTEGER NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
-    example_path TEXT NOT NULL DEFAULT '/');
-CREATE TABLE learned (host TEXT PRIMARY KEY, secure INTEGER NOT NULL, reason TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '', expires REAL NOT NULL);
-CREATE TABLE upgrades (step TEXT PRIMARY KEY, count INTEGER NOT NULL);
-INSERT INTO insecure VALUES ('old.test', 'refused', 'connection refused', 7, 10, 20, '/x');
-INSERT INTO learned VALUES ('old.test', 0, 'refused', 'connection refused', 1e12);
-INSERT INTO learned VALUES ('good.test', 1, 'ok', 'TLSv1.3, HTTP 200', 1e12);
-INSERT INTO upgrades VALUES ('ruleset', 5);
-"""
-
-
-def test_a_store_of_the_previous_version_opens_and_keeps_its_rows(path: Path) -> None:
-    path.parent.mkdir()
-    old = sqlite3.connect(path)
-    old.execute("PRAGMA journal_mode=WAL")
-    old.executescript(V1_SCHEMA)
-    old.close()
-    store = InsecureStore(path, max_age=FOREVER)
-    assert store.insecure_sites() == [
-        InsecureSite("old.test", "refused", "connection refused", 7, 10, 20, "/x")
-    ]
-    assert store.learned(now=0) == [
-        Learned("good.test", True, Reason.OK, "TLSv1.3, HTTP 200", 1e12),
-        Learned("old.test", False, Reason.REFUSED, "connection refused", 1e12),
-    ]
-    assert store.upgrade_counts() == {"ruleset": 5}
-    store.note_learned(Learned("good.test", False, Reason.REDIRECT_LOOP, "bounces", 1e12, "/login"))
-    store.close()
-    again = InsecureStore(path)
-    assert [(x.host, x.path) for x in again.learned()] == [
-        ("good.test", ""),
-        ("good.test", "/login"),
-        ("old.test", ""),
-    ]
-    assert again._db.execute("PRAGMA user_version").fetchone() == (2,)
-    again.close()
-
-
-def test_a_store_of_a_newer_version_is_refused(path: Path) -> None:
-    path.parent.mkdir()
-    newer = sqlite3.connect(path)
-    newer.execute("PRAGMA user_version=3")
-    newer.close()
-    with pytest.raises(StoreError, match=r"cannot open the store \(written by a newer port443: schema 3"):
-        InsecureStore(path)
+# --- per-path learning, forgetting ------------------------------------------------------------------------------
 
 
 def test_learned_entries_per_path(store: InsecureStore) -> None:
@@ -510,3 +467,76 @@ def test_hourly_counts(store: InsecureStore) -> None:
     store.flush(now=hour + 2 * 3600)
     assert store.hourly(hour + 1800) == [HourlyCount(hour, 3, 1), HourlyCount(hour + 7200, 0, 1)]
     assert store.hourly(hour + 3600) == [HourlyCount(hour + 7200, 0, 1)]
+
+
+# --- per-site choices, and following another process -------------------------------------------------------
+
+
+def test_choices_are_written_at_once_and_cleared(path: Path, store: InsecureStore) -> None:
+    assert store.set_policy("tv.test", Policy.NEVER, now=1)
+    assert not store.set_policy("tv.test", Policy.NEVER, now=2)  # nothing changed
+    assert store.set_policy("tv.test", Policy.ALWAYS, now=3)
+    assert store.set_policy("a.test", Policy.NEVER, now=4)
+    other = InsecureStore(path)  # another process sees them without any flush
+    assert other.policies() == [Choice("a.test", Policy.NEVER, 4), Choice("tv.test", Policy.ALWAYS, 3)]
+    assert other.set_policy("a.test", None)
+    assert not other.set_policy("a.test", None)
+    other.close()
+    assert [c.host for c in store.policies()] == ["tv.test"]
+
+
+def test_choices_are_bounded(store: InsecureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MAX_POLICIES", 2)
+    store.set_policy("a.test", Policy.NEVER)
+    store.set_policy("b.test", Policy.NEVER)
+    with pytest.raises(StoreError, match="2 per-site choices already"):
+        store.set_policy("c.test", Policy.NEVER)
+    store.set_policy("b.test", Policy.ALWAYS)  # changing one is fine
+    assert len(store.policies()) == 2
+
+
+def test_a_running_proxy_sees_what_another_process_changed(path: Path, store: InsecureStore) -> None:
+    version, seq = store.data_version(), store.last_forgotten()
+    store.set_policy("mine.test", Policy.NEVER)
+    store.forget("mine.test")
+    assert store.data_version() == version  # its own commits do not count
+    mine, seq = store.forgotten_since(seq)
+    assert mine == []  # nor its own forgetting
+    other = InsecureStore(path)
+    other.set_policy("cli.test", Policy.ALWAYS)
+    other.forget("cli.test")
+    other.forget("cli.test")
+    other.close()
+    assert store.data_version() != version
+    hosts, last = store.forgotten_since(seq)
+    assert hosts == ["cli.test"]
+    assert store.forgotten_since(last) == ([], last)
+
+
+def test_forgotten_rows_are_pruned_after_a_day(store: InsecureStore) -> None:
+    store.forget("old.test")
+    store.note_upgrade("probe")
+    store.flush(now=time.time() + 2 * 86400)
+    assert store._db.execute("SELECT COUNT(*) FROM forgotten").fetchone() == (0,)
+
+
+def test_drop_pending_keeps_a_forgotten_host_from_coming_back(store: InsecureStore) -> None:
+    store.note_learned(Learned("a.test", True, Reason.OK, "", 1e12))
+    store.note_insecure("a.test", "refused", "", "/", now=1)
+    store.drop_pending("a.test")
+    store.flush()
+    assert store.learned() == [] and store.insecure_sites() == []
+
+
+def test_the_devices_of_each_site_and_the_sites_of_each_device(store: InsecureStore) -> None:
+    for client, hits in (("10.0.0.1", 3), ("10.0.0.2", 1), ("10.0.0.3", 2)):
+        for _ in range(hits):
+            store.note_insecure("a.test", "refused", "", "/", now=1, client=client)
+    store.note_insecure("b.test", "refused", "", "/", now=1, client="10.0.0.2")
+    store.flush()
+    assert store.site_clients(2) == {"a.test": ["10.0.0.1", "10.0.0.3"], "b.test": ["10.0.0.2"]}
+    assert store.client_sites() == {
+        "10.0.0.1": ["a.test"],
+        "10.0.0.2": ["a.test", "b.test"],
+        "10.0.0.3": ["a.test"],
+    }
