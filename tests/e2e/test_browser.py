@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.browser import HEADLESS
 from tests.support.certs import Certs
 from tests.support.proxy import Launch
 from tests.support.servers import serve
@@ -58,16 +59,7 @@ def test_chromium_asks_for_http_and_ends_on_the_https_page(
         )
         argv = [
             browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            # The browser must not upgrade by itself: port443 is what is under test.
-            "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers",
+            *HEADLESS,
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--proxy-server={proxy.url}",
             f"--ignore-certificate-errors-spki-list={spki_hash(b''.join(b.bytes() for b in leaf.cert_chain_pems[:1]))}",

@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.support import netns
+from tests.support.browser import HEADLESS
 from tests.support.netns import Lab, Namespace, Output
 from tests.support.nginx import Cert, Nginx, Page, Redirect, Site, run_nginx
 from tests.support.proxy import report
@@ -400,16 +401,7 @@ def test_a_browser_with_the_pac_file_ends_on_https(
     gateway.start()
     argv = [
         browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        # The browser must not upgrade by itself: port443 is what is under test.
-        "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers",
+        *HEADLESS,
         f"--user-data-dir={tmp_path / 'profile'}",
         f"--proxy-pac-url=http://{netns.GW_LAN4}:{EXPLICIT}/proxy.pac",
         f"--ignore-certificate-errors-spki-list={spki_hash(nginx.prefix / 'certs' / 'good.test.crt')}",

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-ARGS = [
+HEADLESS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -28,9 +28,11 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # The browser must not upgrade by itself: port443 is what is under test.
     "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers",
-    "--remote-debugging-pipe",
 ]
+"""Headless Chromium on a machine with no network beyond its own: nothing runs in the background."""
+ARGS = [*HEADLESS, "--remote-debugging-pipe"]
 
 _TRAMPOLINE = (
     "import os, sys; a, b = int(sys.argv[1]), int(sys.argv[2]); os.dup2(a, 3); os.dup2(b, 4); "

@@ -10,6 +10,7 @@ the final options, rebuilt off the event loop) and the request path it guards be
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -176,6 +177,9 @@ class HttpsUpgrade:
         wanted = self._wanted()
         try:
             self._swap(await asyncio.to_thread(self._build, ctx.options, reload_rules=reload_rules), wanted)
+            # The loaded corpus is hundreds of thousands of long-lived objects: move them out of the
+            # collector's sight, or every full collection walks them while requests wait on the loop.
+            gc.freeze()
             if reload_rules:
                 logger.info("port443: rules reloaded")
         except (Port443Error, OSError):
