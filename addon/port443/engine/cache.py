@@ -5,6 +5,8 @@ edited user path never recompiles the shipped corpus; the index is then joined f
 Within a path, like git's index, a file whose size and mtime are unchanged is trusted without being read;
 any other file is hashed, and only files whose content changed are parsed again. Entries are marshal blobs
 written atomically (a damaged or foreign one is simply rebuilt), and the least recently used are pruned.
+A path with no entry yet may have a seed beside it, compiled by the build (engine/seed.py): it stands in for
+the entry once the files' digests confirm it, so a fresh install's first start parses nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,10 @@ from typing import Any
 import platformdirs
 
 from port443 import __version__
-from port443.engine.index import (
-    Activation,
-    Record,
-    RecordTable,
-    RuleIndex,
-    TargetMap,
-    build_targets,
-    record_of,
-)
-from port443.engine.ruleset import MAX_FILE_SIZE, oversized, parse_ruleset_warnings, ruleset_files
+from port443.engine import seed
+from port443.engine.compile import Found, Parsed, Progress, assemble, digest_file, parse_files
+from port443.engine.index import Activation, RecordTable, RuleIndex, TargetMap
+from port443.engine.ruleset import ruleset_files
 from port443.errors import Problem, RulesetError
 
 _FORMAT = 5  # 4: records carry the facts of their patterns; 5: one entry per rules path
@@ -43,15 +38,6 @@ _FORMAT = 5  # 4: records carry the facts of their patterns; 5: one entry per ru
 _KEEP_SOURCES = 8
 _KEEP_BYTES = 128 << 20
 _STALE_TEMP = 3600.0  # seconds after which a temporary file is a leftover of a crashed write
-_PARALLEL_FROM = 2000  # below this many files to parse, worker start-up costs more than it saves
-_CHUNK = 250
-
-Progress = Callable[[int, int], None]
-_Found = tuple[
-    tuple[str, int | None, str, str], ...
-]  # Problems as plain tuples, to cross processes and marshal
-# Per file: content digest, then the record, or the problems when the file is invalid; then the warnings.
-_Parsed = tuple[bytes, Record | None, _Found, _Found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +87,7 @@ def load_rules(
     sources = [_open_source(path, cache_dir) for path in paths]
     # The files to parse, of every stale path at once: one progress count, one pool of workers.
     todo = [(source, i) for source in sources for i in source.todo]
-    for (source, i), parsed in zip(todo, _parse_files([s.files[i] for s, i in todo], progress), strict=True):
+    for (source, i), parsed in zip(todo, parse_files([s.files[i] for s, i in todo], progress), strict=True):
         source.settle(i, parsed)
     parts = [source.finish() for source in sources]
     if cache_dir is not None:
@@ -122,11 +108,13 @@ class _Source:
         self.signature = signature
         self.part = part
         self.stats: list[tuple[int, int]] = []
-        self.results: list[_Parsed | None] = []
+        self.results: list[Parsed | None] = []
         self.todo: list[int] = []
-        self.old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
+        self.old: dict[str, tuple[tuple[int, int], Parsed]] = {}
+        self.unsaved: dict[str, Any] | None = None
+        """A manifest taken from the seed, for an entry that must still be written."""
 
-    def settle(self, i: int, parsed: _Parsed) -> None:
+    def settle(self, i: int, parsed: Parsed) -> None:
         """Take file `i`'s fresh parse."""
         prior = self.old.get(self.files[i])
         if parsed[1] is None and prior is not None and prior[1][1] is not None:
@@ -138,10 +126,11 @@ class _Source:
         """The path's index part, assembled and cached when it was stale."""
         if self.part is None:
             parsed = [r for r in self.results if r is not None]
-            manifest, self.part = _assemble(self.files, self.stats, parsed, self.signature)
-            if self.base is not None:
-                _write_cache(self.base.with_suffix(".files"), manifest)
-                _write_cache(self.base.with_suffix(".index"), self.part)
+            self.unsaved, self.part = assemble(self.files, self.stats, parsed, self.signature)
+        if self.unsaved is not None and self.base is not None:
+            _write_cache(self.base.with_suffix(".files"), self.unsaved)
+            _write_cache(self.base.with_suffix(".index"), self.part)
+        self.unsaved = None
         return self.part
 
 
@@ -155,11 +144,29 @@ def _open_source(path: str | os.PathLike[str], cache_dir: Path | None) -> _Sourc
         _touch(base)
         return _Source(files, base, signature, part)
     source = _Source(files, base, signature, None)
+    source.stats = [_stat(f) for f in files]
     # Only now is the per-file manifest needed: which files changed, and what they held.
     manifest = _read_cache(base.with_suffix(".files")) if base is not None else None
-    source.stats = [_stat(f) for f in files]
+    if manifest is None and base is not None:  # no entry yet: the seed shipped beside a folder stands in
+        planted = seed.read(path, _seed_key())
+        if planted is not None and planted.fits(files):
+            source.part, source.unsaved = planted.index_part(signature), planted.manifest(source.stats)
+            return source
+        manifest = planted.manifest() if planted is not None else None
     source.results, source.todo, source.old = _reuse(files, source.stats, manifest)
     return source
+
+
+def write_seed(
+    folder: str | os.PathLike[str], progress: Progress | None = None, *, out: Path | None = None
+) -> Path:
+    """Compile `folder` into the seed that ships beside it (the build runs this for the shipped corpus)."""
+    return seed.write(folder, _seed_key(), progress, out=out)
+
+
+def _seed_key() -> str:
+    """What a seed must have been built by to be used: this cache format, port443 version and marshal format."""
+    return f"{_FORMAT}/{__version__}/{marshal.version}"
 
 
 def _join(
@@ -178,9 +185,9 @@ def _join(
         names.extend(part["names"])
         states.update((i + offset, state) for i, state in part["states"].items())
         _merge_targets(targets, part["targets"], offset)
-        problems: dict[int, _Found] = part["problems"]
+        problems: dict[int, Found] = part["problems"]
         errors.extend(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
-        found: dict[int, _Found] = part["warnings"]
+        found: dict[int, Found] = part["warnings"]
         warnings.extend(Problem(*q) for i in sorted(found) for q in found[i])
     index = RuleIndex(targets, RecordTable(blobs, names, states), activation)
     return index, tuple(errors), tuple(warnings)
@@ -211,41 +218,6 @@ def _signature(files: list[str]) -> bytes:
     return h.digest()
 
 
-def _assemble(
-    files: list[str], stats: list[tuple[int, int]], parsed: list[_Parsed], signature: bytes
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The cache's two parts: the per-file manifest (for refreshing) and the index (for loading fast)."""
-    records = [p[1] for p in parsed if p[1] is not None]
-    table = RecordTable.from_records(records)
-    problems = {i: p[2] for i, p in enumerate(parsed) if p[2]}
-    warnings = {i: p[3] for i, p in enumerate(parsed) if p[3]}
-    manifest = {
-        "files": files,
-        "stats": stats,
-        "digests": [p[0] for p in parsed],
-        "records": [None if p[1] is None else blob for p, blob in _pair(parsed, table.blobs)],
-        "problems": problems,
-        "warnings": warnings,
-    }
-    index = {
-        "signature": signature,
-        "problems": problems,
-        "warnings": warnings,
-        "blobs": table.blobs,
-        "names": table.names,
-        "states": table.states,
-        "targets": build_targets(records),
-    }
-    return manifest, index
-
-
-def _pair(parsed: list[_Parsed], blobs: list[bytes]) -> Iterator[tuple[_Parsed, bytes | None]]:
-    """Pair each file with its record's blob (None for invalid files)."""
-    it = iter(blobs)
-    for p in parsed:
-        yield p, (next(it) if p[1] is not None else None)
-
-
 def _stat(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
@@ -253,12 +225,12 @@ def _stat(path: str) -> tuple[int, int]:
 
 def _reuse(
     files: list[str], stats: list[tuple[int, int]], manifest: dict[str, Any] | None
-) -> tuple[list[_Parsed | None], list[int], dict[str, tuple[tuple[int, int], _Parsed]]]:
+) -> tuple[list[Parsed | None], list[int], dict[str, tuple[tuple[int, int], Parsed]]]:
     """Reuse cached results for files whose stat or content is unchanged; list the others to parse.
 
     Returns the results so far (None for a file to parse), the indexes to parse, and the old results by path.
     """
-    old: dict[str, tuple[tuple[int, int], _Parsed]] = {}
+    old: dict[str, tuple[tuple[int, int], Parsed]] = {}
     if manifest is not None:
         problems, warnings = manifest["problems"], manifest["warnings"]
         for i, (path, stat, digest, blob) in enumerate(
@@ -266,80 +238,17 @@ def _reuse(
         ):
             record = None if blob is None else marshal.loads(blob)
             old[path] = (stat, (digest, record, problems.get(i, ()), warnings.get(i, ())))
-    results: list[_Parsed | None] = [None] * len(files)
+    results: list[Parsed | None] = [None] * len(files)
     todo: list[int] = []
     for i, (path, stat) in enumerate(zip(files, stats, strict=True)):
         prior = old.get(path)
         if prior is not None and prior[0] == stat:
             results[i] = prior[1]
-        elif prior is not None and _digest_file(path) == prior[1][0]:
+        elif prior is not None and digest_file(path) == prior[1][0]:
             results[i] = prior[1]  # touched, not changed (a fresh checkout, say)
         else:
             todo.append(i)
     return results, todo, old
-
-
-def _parse_files(paths: list[str], progress: Progress | None) -> list[_Parsed]:
-    """Parse files, on every core when there are many (a cold build of the full corpus)."""
-    done: list[_Parsed] = []
-    if len(paths) < _PARALLEL_FROM or (os.cpu_count() or 1) < 2:
-        for path in paths:
-            done.append(parse_file(path))
-            if progress is not None and len(done) % _CHUNK == 0:
-                progress(len(done), len(paths))
-    else:
-        chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-        # spawn, not fork: the caller may be a running proxy with threads, which fork does not copy safely.
-        import multiprocessing
-
-        with ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn")) as pool:
-            for chunk in pool.map(parse_chunk, chunks):
-                done.extend(chunk)
-                if progress is not None:
-                    progress(len(done), len(paths))
-    if progress is not None:
-        progress(len(paths), len(paths))
-    return done
-
-
-def parse_chunk(paths: list[str]) -> list[_Parsed]:
-    """Worker entry point: parse a batch of files."""
-    return [parse_file(p) for p in paths]
-
-
-def parse_file(path: str) -> _Parsed:
-    """Digest and parse one file; problems are returned as plain tuples so they cross processes and marshal."""
-    try:
-        data = _read(path)
-    except OSError as e:
-        return b"", None, ((path, None, "", f"cannot read ({e})"),), ()
-    digest = hashlib.blake2b(data, digest_size=16).digest()
-    if len(data) > MAX_FILE_SIZE:  # refused unread beyond the limit
-        return digest, None, _plain([oversized(path, os.stat(path).st_size)]), ()
-    try:
-        ruleset, warnings = parse_ruleset_warnings(data.decode("utf-8"), path)
-    except UnicodeDecodeError as e:
-        return digest, None, ((path, None, "", f"not UTF-8 ({e})"),), ()
-    except RulesetError as e:
-        return digest, None, _plain(e.problems), ()
-    return digest, record_of(ruleset), (), _plain(warnings)
-
-
-def _read(path: str) -> bytes:
-    """A rule file's bytes, no more than one past the size limit (a huge file is neither read nor hashed)."""
-    with open(path, "rb") as f:
-        return f.read(MAX_FILE_SIZE + 1)
-
-
-def _plain(problems: Sequence[Problem]) -> _Found:
-    return tuple((p.source, p.line, p.field, p.message) for p in problems)
-
-
-def _digest_file(path: str) -> bytes:
-    try:
-        return hashlib.blake2b(_read(path), digest_size=16).digest()
-    except OSError:
-        return b""
 
 
 def _cache_file(cache_dir: Path, path: str | os.PathLike[str]) -> Path:

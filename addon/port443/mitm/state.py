@@ -148,7 +148,8 @@ def load_index(paths: list[str], platforms: Any) -> tuple[RuleIndex, int]:
             logger.warning(
                 f"port443: ruleset problem (file skipped, or its last good version kept): {visible(str(problem))}"
             )
+    parsed = f", {loaded.parsed} parsed from YAML" if loaded.parsed else ""
     logger.info(
-        f"port443: {len(loaded.index)} rulesets loaded from {loaded.files} files in {loaded.seconds:.2f}s"
+        f"port443: {len(loaded.index)} rulesets loaded from {loaded.files} files in {loaded.seconds:.2f}s{parsed}"
     )
     return loaded.index, len(loaded.errors)
