@@ -3,7 +3,7 @@
 Each rules path (a user's file or folder, the shipped corpus) is compiled and cached on its own, so a new or
 edited user path never recompiles the shipped corpus; the index is then joined from the parts in path order.
 Within a path, like git's index, a file whose size and mtime are unchanged is trusted without being read;
-any other file is hashed, and only files whose content changed are parsed again. Entries are marshal blobs
+any other file is hashed, and only files whose content changed are parsed again. Entries are marshal frames
 written atomically (a damaged or foreign one is simply rebuilt), and the least recently used are pruned.
 A path with no entry yet may have a seed beside it, compiled by the build (engine/seed.py): it stands in for
 the entry once the files' digests confirm it, so a fresh install's first start parses nothing.
@@ -25,7 +25,7 @@ from typing import Any
 import platformdirs
 
 from port443 import __version__
-from port443.engine import seed
+from port443.engine import frames, seed
 from port443.engine.compile import Found, Parsed, Progress, assemble, digest_file, parse_files
 from port443.engine.index import Activation, RecordTable, RuleIndex, TargetMap
 from port443.engine.ruleset import ruleset_files
@@ -298,10 +298,11 @@ def _prune(cache_dir: Path, keep: set[str]) -> None:
 
 def _read_cache(path: Path) -> dict[str, Any] | None:
     try:
-        data = marshal.loads(path.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        with open(path, "rb") as file:
+            data = frames.load(file)
+    except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+    if data.get("format") != _FORMAT:
         return None
     return data
 
@@ -311,7 +312,7 @@ def _write_cache(path: Path, data: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(marshal.dumps({"format": _FORMAT, **data}))
+            frames.dump({"format": _FORMAT, **data}, tmp)
         os.replace(tmp.name, path)
     except OSError:
         pass

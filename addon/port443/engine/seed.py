@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from port443.engine import frames
 from port443.engine.compile import Found, Progress, assemble, digest_file, parse_files
 from port443.engine.ruleset import ruleset_files
 
@@ -50,7 +51,7 @@ def write(
     }
     out = out or seed_path(folder)
     with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".tmp-", delete=False) as tmp:
-        tmp.write(marshal.dumps(data))
+        frames.dump(data, tmp)
     os.chmod(tmp.name, 0o644)  # read by every user of an installed package, not only by who built it
     os.replace(tmp.name, out)
     return out
@@ -91,10 +92,11 @@ class Seed:
 def read(folder: str | os.PathLike[str], key: str) -> Seed | None:
     """The folder's seed, or None when there is none, or it is damaged, foreign or of another `key`."""
     try:
-        data = marshal.loads(seed_path(folder).read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        with open(seed_path(folder), "rb") as file:
+            data = frames.load(file)
+    except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("key") != key:
+    if data.get("key") != key:
         return None
     root = _root(folder)
     try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import marshal
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from port443.engine import seed
+from port443.engine import frames, seed
 from port443.engine.cache import load_rules, write_seed
 from port443.engine.rewrite import rewrite_url
 from port443.engine.shipped import shipped_rules_path
@@ -77,7 +76,10 @@ def test_a_damaged_or_foreign_seed_is_never_trusted(rules: Path, tmp_path: Path,
     if damage == "truncated":
         path.write_bytes(data[: len(data) // 2])
     elif damage == "foreign key":
-        path.write_bytes(marshal.dumps({**marshal.loads(data), "key": "0/0.0.0/0"}))
+        with open(path, "rb") as file:
+            foreign = {**frames.load(file), "key": "0/0.0.0/0"}
+        with open(path, "wb") as file:
+            frames.dump(foreign, file)
     else:
         path.write_bytes(b"\x00garbage")
     loaded = load_rules([rules], cache_dir=tmp_path / "cache")
@@ -101,4 +103,5 @@ def test_the_shipped_seed_is_the_shipped_yaml_compiled(tmp_path: Path) -> None:
         assert os.environ.get("CI") != "true", "the install did not build the shipped seed"
         pytest.skip("NOTICE: no shipped seed: reinstall (pip install -e .) to build it")
     fresh = write_seed(shipped_rules_path(), out=tmp_path / "fresh.compiled")
-    assert marshal.loads(fresh.read_bytes()) == marshal.loads(shipped.read_bytes())
+    with open(fresh, "rb") as new, open(shipped, "rb") as built:
+        assert frames.load(new) == frames.load(built)
