@@ -53,6 +53,18 @@ def dashboard_url(listeners: Sequence[Listener]) -> str | None:
     return None
 
 
+class Port443:
+    """port443's addons as the children of one, as `mitmdump -s` loads them too.
+
+    mitmproxy guards each top-level addon's hook call on its own (a context manager and a coroutine per
+    addon per event, about eight events per request); as children they share one guard. Their hooks catch
+    and log their own errors, so one failing hook never keeps the others from running.
+    """
+
+    def __init__(self, addons: list[object]) -> None:
+        self.addons = addons
+
+
 class StartLine:
     """Prints where port443 listens, once mitmproxy's servers are up (the `running` hook comes after them)."""
 
@@ -105,8 +117,7 @@ async def _main(argv: list[str], quiet: bool, port_flags: dict[int, str]) -> int
     debug.register_info_dumpers()
     opts = options.Options()
     master = DumpMaster(opts)
-    addons = make_addons()
-    master.addons.add(*addons, StartLine())
+    master.addons.add(Port443([*make_addons(), StartLine()]))
     if quiet:  # a line per client connection drowns what port443 says
         logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
     logging.getLogger("mitmproxy.addons.proxyserver").addFilter(_BusyHint(port_flags))

@@ -374,7 +374,7 @@ class HttpsUpgrade:
     def _act(self, flow: http.HTTPFlow, decision: Decision, mode: str, url: str, host: str) -> None:
         flow.metadata["port443.decision"] = decision
         if decision.upgrade and decision.url is not None:
-            self._upgrade(flow, url, decision, mode)
+            self._upgrade(flow, url, host, decision, mode)
         elif (
             mode == "strict"
             and decision.insecure
@@ -384,18 +384,17 @@ class HttpsUpgrade:
             self._warn(flow, host, url, decision)
         _annotate(flow, decision)
 
-    def _upgrade(self, flow: http.HTTPFlow, url: str, decision: Decision, mode: str) -> None:
+    def _upgrade(self, flow: http.HTTPFlow, url: str, host: str, decision: Decision, mode: str) -> None:
         assert decision.url is not None
         if mode == "rewrite":
             flow.metadata["port443.original_url"] = url
             if url.startswith("http://") and decision.url == "https://" + url[7:] and flow.request.port == 80:
                 # The common scheme-only upgrade: far cheaper than re-parsing a URL.
-                name = flow.request.pretty_host
-                if flow.request.host != name:
+                if flow.request.host.lower().rstrip(".") != host:
                     # Behind a transparent gateway the destination is an address and the name is in Host:
                     # connect (TLS server name, certificate check) by the name the client asked for. First,
                     # because setting the port rewrites Host from the current host.
-                    flow.request.host = name
+                    flow.request.host = host
                 flow.request.scheme = "https"
                 flow.request.port = 443
             else:

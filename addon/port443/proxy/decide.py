@@ -310,6 +310,8 @@ class Decider:
 
     def _unless_looped(self, decision: Decision) -> Decision:
         """A confirmed loop on the target's path (or a bouncing root) keeps the request on HTTP."""
+        if not self.learned_paths:  # the usual case, and no URL to split for it
+            return decision
         target = urlsplit(decision.url or "")
         host = target.hostname or ""
         entry = self.learned_paths.get((host, target.path or "/"))

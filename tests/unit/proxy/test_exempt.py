@@ -33,6 +33,8 @@ NEVER = "on the never-upgrade list"
         ("[fd12:3456::1]", LOCAL_ADDRESS),
         ("[fc00::1]", LOCAL_ADDRESS),
         ("[::ffff:192.168.0.10]", LOCAL_ADDRESS),  # IPv4-mapped private address
+        ("[fe80::a]", LOCAL_ADDRESS),  # ends in a letter: still parsed as an address
+        ("fe80::a", LOCAL_ADDRESS),  # and without brackets
         # public addresses are probed like any other host
         ("8.8.8.8", None),
         ("93.184.215.14", None),
