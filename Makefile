@@ -24,6 +24,8 @@ $(STAMP): pyproject.toml setup.py
 	@python=$$(scripts/find-python) || exit 1; \
 	  echo "Using $$python ($$($$python --version))"; \
 	  test -x $(PY) || $$python -m venv $(VENV)
+	@echo "Installing port443 and its dependencies into $(VENV) (a minute or two the first time; this also"
+	@echo "compiles the shipped rules, so the proxy serves within a second of starting)"
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
