@@ -6,6 +6,7 @@ from port443.mitm.access import AccessControl
 from port443.mitm.clients import ClientPolicy
 from port443.mitm.dashboard import Dashboard
 from port443.mitm.log import InsecureLog
+from port443.mitm.memory import MemoryRelease
 from port443.mitm.own import OwnPages
 from port443.mitm.passthrough import TlsPassthrough
 from port443.mitm.rewrite import RewriteFallback
@@ -32,4 +33,5 @@ def make_addons() -> list[object]:
         TlsPassthrough(),
         InsecureLog(),
         Dashboard(),
+        MemoryRelease(),  # only watches: counts requests, forgets huge URLs, releases memory after bursts
     ]
