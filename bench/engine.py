@@ -18,7 +18,10 @@ Each engine is measured for
     included), baseline `https_url_rewrite(url)`. One untimed pass warms the lazily compiled regexes and
     is checked against the oracle's `expect`; then each timed round repeats the list for at least
     `--min-round` seconds;
-  * agreement with the oracle (share of URLs whose answer equals `expect`), as context.
+  * agreement with the oracle (share of URLs whose answer equals `expect`), as context;
+  * over a larger list, the size of the oracle's held-out one (bench/engine_urls.py): the first pass in a
+    fresh process right after loading, lazy per-ruleset work included, then the best of `--repeat` passes;
+    and port443's `rewrite --json` command over it (see `bench_cli`).
 The baseline is also timed the way a requests session drives it (`PreparedRequest.prepare_url`, then
 `HTTPSEverywhereOnlyAdapter.get_redirect`), as an extra row. Every measurement runs in its own fresh
 subprocess (bench/engine_measure.py), so RSS is clean. `--repeat N` (default 3) runs each load
@@ -44,8 +47,11 @@ from typing import Any
 from rich.console import Console
 
 from bench import baseline
+from bench.engine_measure import large_list
 from bench.engine_report import (
     TARGET_CACHED_LOAD_S,
+    TARGET_CLI_RATIO,
+    TARGET_FIRST_PASS_RATIO,
     TARGET_RSS_BYTES,
     TARGET_URLS_PER_S,
     build_rows,
@@ -54,11 +60,12 @@ from bench.engine_report import (
 )
 from port443.engine.shipped import shipped_rules_path
 from port443.errors import RulesetError
-from tests.conformance.oracle import REWRITES
+from tests.conformance.oracle import REWRITES, records
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_BUDGET_S = 60.0  # stop repeating port443's cold build once the runs so far took this long
 SUBPROCESS_TIMEOUT_S = 300.0
+CLI_COPIES = 9  # `rewrite --json` is also fed the large list this many times over: its warm rate
 
 Result = dict[str, Any]
 Say = Callable[[str], None]
@@ -153,7 +160,78 @@ def bench_port443(args: argparse.Namespace, say: Say) -> Result:
         out["cached"] = _median_runs(cached)
         say("port443: URLs/s over the oracle list")
         out["urls"] = _spawn("urls:port443", args, cache_dir=cache_dir)
+        say("port443: first pass over the large list, in a fresh process")
+        out["first"] = _spawn("first:port443", args, cache_dir=cache_dir)
+        out["cli"] = bench_cli(args, Path(tmp), say)
     return out
+
+
+def bench_cli(args: argparse.Namespace, tmp: Path, say: Say) -> Result:
+    """`port443 rewrite --json` over the large list, as a script runs it: a new process, URLs on stdin.
+
+    Its warm rate is what more copies of the list add: (CLI_COPIES copies - 1 copy) / the time between, so
+    neither the start nor the first use of each ruleset counts; one run over one copy is reported too. Each
+    is the fastest of `--repeat` runs, its output discarded (/dev/null: the command's work, not the disk's).
+    The untimed first run, which fills the command's compiled cache, writes a file that is checked: one JSON
+    object per URL, in order, and the oracle's answer for each of its URLs.
+    """
+    cases = list(records(args.oracle))[: args.urls]
+    urls = large_list(args)
+    once, many, output = tmp / "urls.txt", tmp / f"urls-{CLI_COPIES}.txt", tmp / "rewrite.jsonl"
+    once.write_text("".join(u + "\n" for u in urls), encoding="utf-8")
+    many.write_text(once.read_text(encoding="utf-8") * CLI_COPIES, encoding="utf-8")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "xdg")}  # the CLI's own cache, warmed below
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "addon"), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "port443", "rewrite", "--json", "--rules", str(args.rules)]
+    try:
+        say("port443: rewrite --json, filling its compiled cache")
+        _run_cli(command, env, once, output)
+        runs, longer = [], []
+        for i in range(args.repeat):
+            say(f"port443: rewrite --json over the large list {i + 1}/{args.repeat}")
+            runs.append(_run_cli(command, env, once, None))
+            longer.append(_run_cli(command, env, many, None))
+    except (OSError, subprocess.SubprocessError) as e:
+        return {"error": f"failed: {e}"}
+    one, more = min(runs), min(longer)
+    result: Result = {"urls": len(urls), "copies": CLI_COPIES, "runs_s": runs, "more_runs_s": longer}
+    result["run_urls_per_s"] = len(urls) / one
+    if more > one:
+        result["warm_urls_per_s"] = (CLI_COPIES - 1) * len(urls) / (more - one)
+    result["agreement"] = _cli_agreement(output, urls, cases)
+    return result
+
+
+def _run_cli(command: list[str], env: dict[str, str], stdin: Path | None, stdout: Path | None) -> float:
+    """Run the command once, stdin from a file, stdout to a file (or discarded); its wall time.
+
+    Raises:
+        subprocess.CalledProcessError: when it fails.
+    """
+    with open(stdin or os.devnull, "rb") as source, open(stdout or os.devnull, "wb") as sink:
+        started = time.perf_counter()
+        subprocess.run(
+            command,
+            cwd=REPO,
+            env=env,
+            stdin=source,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            timeout=SUBPROCESS_TIMEOUT_S,
+            check=True,
+        )
+        return time.perf_counter() - started
+
+
+def _cli_agreement(output: Path, urls: list[str], cases: list[Result]) -> float:
+    """The share of the oracle's URLs the command answered as the oracle does (0 if the output is malformed)."""
+    lines = output.read_text(encoding="ascii").splitlines()  # --json output is ASCII
+    rows = [json.loads(line) for line in lines]
+    if [row["url"] for row in rows] != urls:
+        return 0.0
+    results = {row["url"]: row["result"] for row in rows}
+    agree = sum(1 for case in cases if results.get(case["url"], "missing") == case["expect"])
+    return agree / len(cases) if cases else 0.0
 
 
 def bench_baseline(args: argparse.Namespace, say: Say) -> Result:
@@ -181,6 +259,8 @@ def bench_baseline(args: argparse.Namespace, say: Say) -> Result:
     out["urls"] = _spawn("urls:baseline", args, xdg=xdg)
     say("baseline: URLs/s over the oracle list (requests prepare_url + adapter)")
     out["urls_requests"] = _spawn("urls:baseline-requests", args, xdg=xdg)
+    say("baseline: first pass over the large list, in a fresh process")
+    out["first"] = _spawn("first:baseline", args, xdg=xdg)
     return out
 
 
@@ -247,6 +327,8 @@ def report(args: argparse.Namespace, p4: Result, base: Result, seconds: float) -
             "load_cached_s": TARGET_CACHED_LOAD_S,
             "rss_bytes": TARGET_RSS_BYTES,
             "urls_per_s": TARGET_URLS_PER_S,
+            "first_pass_ratio": TARGET_FIRST_PASS_RATIO,
+            "cli_warm_ratio": TARGET_CLI_RATIO,
         },
         "meta": {
             "python": sys.version,

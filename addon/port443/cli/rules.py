@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from port443.cli import common, render
 from port443.engine.cache import load_rules
-from port443.engine.rewrite import Outcome, rewrite_url, secure_cookie
+from port443.engine.rewrite import Outcome, Rewrite, rewrite_url, secure_cookie
 from port443.engine.shipped import shipped_rules_path
 from port443.errors import UsageError
 from port443.proxy.inert import visible
@@ -73,23 +75,42 @@ def _input_lines(args: list[str]) -> Iterator[str]:
 def cmd_rewrite(args: argparse.Namespace) -> int:
     """`port443 rewrite`."""
     index = common.load_index_for(args)
-    out = sys.stdout
+    # What is loaded now (the index, the modules: some 180k objects) lives as long as the command, so the
+    # collector need not walk it again every few thousand URLs; that took a tenth of the time.
+    gc.freeze()
+    write = sys.stdout.write  # a line per URL as it comes, as before: stdout buffers the writes
+    line = _json_line if args.json else _plain_line
+    names: dict[str | None, str] = {None: "null"}  # ruleset name -> its JSON, each encoded once
     for url in _input_lines(args.urls):
-        result = rewrite_url(url, index)
-        if args.json:
-            record = {
-                "url": url,
-                "result": result.url,
-                "ruleset": result.ruleset,
-                "outcome": result.outcome.value,
-            }
-            if result.outcome is Outcome.EXCLUDED:
-                record["ruleset"] = None
-                record["excluded_by"] = result.ruleset
-            common.print_json(record, out)
-        else:
-            out.write((result.url or url) + "\n")
+        write(line(url, rewrite_url(url, index), names))
     return 0
+
+
+def _plain_line(url: str, result: Rewrite, names: dict[str | None, str]) -> str:
+    return (result.url or url) + "\n"
+
+
+# One --json line, spelled as `common.print_json` spells the same object (`json.dumps`, ensure_ascii, default
+# separators; tests/unit/cli/test_rules.py compares them) but built from pre-encoded pieces, since encoding
+# the dict costs half as much as rewriting the URL. encode_basestring_ascii is json's own string encoder.
+# Outcomes are told apart by identity: an Enum member's hash and `.value` run Python code.
+_UPGRADED, _NO_MATCH, _EXCLUDED = Outcome.UPGRADED, Outcome.NO_MATCH, Outcome.EXCLUDED
+
+
+def _json_line(url: str, result: Rewrite, names: dict[str | None, str]) -> str:
+    outcome, new, ruleset = result
+    name = names.get(ruleset)
+    if name is None:
+        name = names[ruleset] = encode_basestring_ascii(str(ruleset))
+    quoted = encode_basestring_ascii(url)
+    if outcome is _UPGRADED and new is not None:
+        return f'{{"url": {quoted}, "result": {encode_basestring_ascii(new)}, "ruleset": {name}, "outcome": "upgraded"}}\n'
+    if outcome is _NO_MATCH:
+        return f'{{"url": {quoted}, "result": null, "ruleset": null, "outcome": "no-match"}}\n'
+    if outcome is _EXCLUDED:  # the ruleset did not rewrite the URL: it is named as the one that excluded it
+        return f'{{"url": {quoted}, "result": null, "ruleset": null, "outcome": "excluded", "excluded_by": {name}}}\n'
+    result_json = "null" if new is None else encode_basestring_ascii(new)
+    return f'{{"url": {quoted}, "result": {result_json}, "ruleset": {name}, "outcome": "{outcome.value}"}}\n'
 
 
 def cmd_securecookie(args: argparse.Namespace) -> int:

@@ -1,11 +1,13 @@
 """RuleIndex: host -> candidate rulesets, exactly as HTTPS Everywhere's `potentiallyApplicableRulesets`.
 
 The only module that knows the storage layout. The index is immutable: a reload builds a new one and swaps a
-reference. It is kept compact (plain tuples that marshal quickly into the compiled cache) and compiles a
-ruleset's regexes only when one of its hosts is first seen, as HTTPS Everywhere did to save start-up time.
-That compilation is bounded: validation caps what one ruleset costs, and a lookup compiles at most
-LOOKUP_COMPILE_COST of rulesets (the first always), so many rulesets on one host are compiled over several
-lookups rather than in one long stall of the event loop.
+reference (what it fills in as it goes, prepared rulesets and a host memo, never changes an answer). It is
+kept compact (plain tuples that marshal quickly into the compiled cache) and prepares a ruleset only when
+one of its hosts is first seen, as HTTPS Everywhere did to save start-up time. Preparing compiles nothing
+(`pattern.prepare_js`): the trivial rule is a flag, literal patterns are string operations, and any other
+pattern compiles when a URL first gets past its literal prefix. That compilation is bounded: validation caps
+what one ruleset costs, and a lookup compiles at most LOOKUP_COMPILE_COST of patterns (the first always), so
+many patterns on one host are compiled over several lookups rather than in one long stall of the event loop.
 """
 
 from __future__ import annotations
@@ -17,16 +19,13 @@ from typing import NamedTuple, overload
 
 from port443.engine import jsregex
 from port443.engine.pattern import (
-    LOOKUP_COMPILE_COST,
-    Budget,
-    Facts,
+    AnyLiteral,
+    LiteralPattern,
     Pattern,
-    Undecided,
-    compile_any,
     compile_cost,
-    compile_js,
     facts_of,
     pack_facts,
+    prepare_js,
     unpack_facts,
 )
 from port443.engine.ruleset import USER_RULE, Ruleset
@@ -46,6 +45,7 @@ Record = tuple[
 TargetMap = dict[str, int | tuple[int, ...]]
 
 _MAX_HOST = 255
+_HOST_MEMO_SIZE = 1000
 
 
 def record_of(ruleset: Ruleset) -> Record:
@@ -74,7 +74,7 @@ def _regexes(
 
 
 def record_cost(record: Record) -> int:
-    """Estimated microseconds `compile_record` takes for this record."""
+    """Estimated microseconds compiling every pattern of this record takes (validation bounds it)."""
     _n, _o, _p, rules, exclusions, cookies, _s, _t, packed = record
     facts = [unpack_facts(f) for f in packed]
     n_rules = sum(1 for r in rules if r is not None)
@@ -94,16 +94,22 @@ class CompiledRule(NamedTuple):
     """The replacement: literal text and group numbers."""
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledRuleset:
-    """A ruleset's regexes, compiled on first use and kept for the life of the index."""
+class CompiledRuleset(NamedTuple):
+    """A ruleset's rules and exclusions, ready to run: prepared on first use and kept for the life of the index.
+
+    A NamedTuple, not a frozen dataclass: 12,000 of them are made in a session's first minutes, and a frozen
+    dataclass sets each field through `object.__setattr__`.
+    """
 
     name: str
     source: str
     rules: tuple[CompiledRule, ...]
     exclusions: tuple[Pattern, ...]
-    """Searched together: a match of any excludes the URL (joined: anchored, unanchored, backtracking ones)."""
-    cookies: tuple[tuple[Pattern, Pattern], ...]
+    """A match of any excludes the URL (the literal ones come first: they cost no regex)."""
+    trivial: bool = False
+    """Every rule is the trivial upgrade and there is no exclusion: the common case, decided by the scheme."""
+    plain: bool = False
+    """No pattern needs a regex engine (all literal), so no budget is spent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +183,16 @@ class RecordTable(Sequence[Record]):
 class RuleIndex:
     """Immutable host -> rulesets map with lazily compiled rulesets."""
 
-    __slots__ = ("_targets", "records", "active", "_compiled", "cookie_memo")
+    __slots__ = (
+        "_targets",
+        "records",
+        "active",
+        "_compiled",
+        "_cookies",
+        "_wildcards",
+        "host_rulesets",
+        "cookie_memo",
+    )
 
     def __init__(
         self, targets: TargetMap, records: RecordTable, activation: Activation | None = None
@@ -186,6 +201,13 @@ class RuleIndex:
         self.records = records
         self.active = _activate(records, activation or Activation())
         self._compiled: list[CompiledRuleset | None] = [None] * len(records)
+        self._cookies: dict[int, tuple[tuple[Pattern, Pattern], ...]] = {}
+        self._wildcards: tuple[frozenset[str], frozenset[str]] | None = None
+        self.host_rulesets: dict[str, tuple[CompiledRuleset, ...]] = {}
+        """Memo of `rulesets_for`, which fills it (read it first on a hot path: a probe costs less than a call).
+
+        HTTPS Everywhere's ruleCache (rules.js keeps 1000 hosts): a page's requests mostly go to a few hosts.
+        """
         # Memo of the securecookie safety probe per host (HTTPS Everywhere keeps one too); bounded by the caller.
         self.cookie_memo: dict[str, bool] = {}
 
@@ -234,6 +256,54 @@ class RuleIndex:
             hit = targets.get("*." + host[dot + 1 :])
             dot = host.find(".", dot + 1)
 
+    def rulesets_for(self, host: str) -> tuple[CompiledRuleset, ...]:
+        """The active rulesets that may apply to `host`, in the reference engine's order, ready to run."""
+        memo = self.host_rulesets
+        found = memo.get(host)
+        if found is None:
+            ids = self.active_candidates(host)
+            found = tuple([self.compiled(i) for i in ids]) if ids else ()
+            if len(memo) >= _HOST_MEMO_SIZE:
+                memo.clear()  # all at once: evicting one by one from a dict costs more than it keeps
+            memo[host] = found
+        return found
+
+    def active_candidates(self, host: str) -> list[int]:
+        """`candidates(host)` that are active: what a lookup runs (the same keys, for the hot path).
+
+        Of the corpus's 162k targets only about 1,450 are wildcards, so the wildcard keys are first looked for
+        in two small sets (`_find_wildcards`): most hosts then cost one probe of the big map.
+        """
+        targets = self._targets
+        hit = targets.get(host)
+        found = [] if hit is None else [hit] if isinstance(hit, int) else list(hit)
+        last = host.rfind(".")
+        if last >= 0 and len(host) <= _MAX_HOST and ".." not in host and "*" not in host:
+            right, left = self._wildcards or self._find_wildcards()
+            keys = [host[:last] + ".*"] if host[:last] in right else []
+            dot = host.find(".")
+            while dot < last:
+                if host[dot + 1 :] in left:
+                    keys.append("*." + host[dot + 1 :])
+                dot = host.find(".", dot + 1)
+            for key in keys:
+                hit = targets[key]
+                found.extend((hit,) if isinstance(hit, int) else hit)
+        active = self.active
+        if len(found) == 1:
+            return found if active[found[0]] else []
+        return [i for i in dict.fromkeys(found) if active[i]]
+
+    def _find_wildcards(self) -> tuple[frozenset[str], frozenset[str]]:
+        """What the wildcard targets leave of a host: `x` of every `x.*`, and of every `*.x`.
+
+        Found by a scan of the targets, once (~5 ms, what one compile on first use may cost too).
+        """
+        right = frozenset(key[:-2] for key in self._targets if key.endswith(".*"))
+        left = frozenset(key[2:] for key in self._targets if key.startswith("*."))
+        self._wildcards = (right, left)
+        return right, left
+
     def candidate_keys(self, host: str) -> list[tuple[str, int]]:
         """(matching target, ruleset id) pairs for `host`: exact, then `x.*`, then `*.x` most specific first.
 
@@ -253,21 +323,18 @@ class RuleIndex:
                     found.append((key, i))
         return found
 
-    def compiled(self, i: int, budget: Budget | None = None) -> CompiledRuleset:
-        """Ruleset `i` with its regexes compiled (once).
-
-        Raises:
-            Undecided: when `budget` has already paid for compiling other rulesets and cannot pay for this one.
-        """
+    def compiled(self, i: int) -> CompiledRuleset:
+        """Ruleset `i` ready to run (prepared once; its patterns compile on first use, see `compile_record`)."""
         done = self._compiled[i]
         if done is None:
-            record = self.records[i]
-            if budget is not None:
-                cost = record_cost(record)
-                if budget.compile < LOOKUP_COMPILE_COST and cost > budget.compile:
-                    raise Undecided(too_long=False)
-                budget.compile -= cost
-            done = self._compiled[i] = compile_record(record)
+            done = self._compiled[i] = compile_record(self.records[i])
+        return done
+
+    def cookies(self, i: int) -> tuple[tuple[Pattern, Pattern], ...]:
+        """Ruleset `i`'s securecookie (host, name) patterns, prepared once (see `compile_cookies`)."""
+        done = self._cookies.get(i)
+        if done is None:
+            done = self._cookies[i] = compile_cookies(self.records[i])
         return done
 
 
@@ -315,22 +382,47 @@ def build_targets(records: list[Record]) -> TargetMap:
     return targets
 
 
+_TRIVIAL = CompiledRule(None, ("https:",))
+
+
 def compile_record(record: Record) -> CompiledRuleset:
-    """Compile one ruleset's regexes. Records come from validated rulesets, so this does not fail."""
-    name, _off, _platform, rules, exclusions, cookies, source, _targets, packed = record
-    facts = iter([unpack_facts(f) for f in packed])
+    """Make one ruleset's patterns ready to run. Records come from validated rulesets, so this does not fail.
+
+    Nothing is compiled yet (see `pattern.prepare_js`): literal patterns become string operations, the
+    others compile when a text first passes their literal prefix, charged to that lookup's budget.
+    """
+    name, _off, _platform, rules, exclusions, _cookies, source, _targets, packed = record
+    if not exclusions and all(r is None for r in rules):
+        return CompiledRuleset(name, source, (_TRIVIAL,) * len(rules), (), trivial=True, plain=True)
+    facts = iter(packed)
     compiled_rules = []
     for rule in rules:
         if rule is None:
-            compiled_rules.append(CompiledRule(None, ("https:",)))
+            compiled_rules.append(_TRIVIAL)
             continue
-        pattern = compile_js(rule[0], next(facts))
+        pattern = prepare_js(rule[0], next(facts))
         compiled_rules.append(CompiledRule(pattern, jsregex.replacement_parts(rule[1], pattern.groups)))
-    # HTTPS Everywhere joins a ruleset's exclusions into one alternation and searches anywhere in the URL.
-    excluded: list[Facts] = [next(facts) for _ in exclusions]
-    compiled_exclusions = tuple(compile_any(exclusions, excluded)) if exclusions else ()
-    compiled_cookies = tuple(
-        (compile_js(h, next(facts), capture=False), compile_js(n, next(facts), capture=False))
+    # HTTPS Everywhere joins a ruleset's exclusions into one alternation and searches anywhere in the URL:
+    # any one matching excludes. The literal ones are searched first, all at once; the others one by one,
+    # so that only those a URL gets past the literal prefix of are ever compiled.
+    prepared = [prepare_js(e, next(facts), capture=False) for e in exclusions]
+    literal = [p for p in prepared if isinstance(p, LiteralPattern)]
+    others = tuple(p for p in prepared if not isinstance(p, LiteralPattern))
+    searched = ((AnyLiteral(literal),) if literal else ()) + others
+    plain = not others and all(
+        r.pattern is None or isinstance(r.pattern, LiteralPattern) for r in compiled_rules
+    )
+    return CompiledRuleset(name, source, tuple(compiled_rules), searched, plain=plain)
+
+
+def compile_cookies(record: Record) -> tuple[tuple[Pattern, Pattern], ...]:
+    """One ruleset's securecookie rules ready to run, (host, name) pattern pairs, as `compile_record` does.
+
+    Apart from the rules: only cookies need them, and a third of the rulesets have some.
+    """
+    _n, _o, _p, rules, exclusions, cookies, *_rest, packed = record
+    facts = iter(packed[sum(1 for r in rules if r is not None) + len(exclusions) :])
+    return tuple(
+        (prepare_js(h, next(facts), capture=False), prepare_js(n, next(facts), capture=False))
         for h, n in cookies
     )
-    return CompiledRuleset(name, source, tuple(compiled_rules), compiled_exclusions, compiled_cookies)

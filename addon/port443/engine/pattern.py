@@ -6,9 +6,11 @@ Why this mechanism (measured on the shipped corpus's 40,740 patterns and on host
   length bound alone cannot help (exponential patterns are slow on short URLs), nor can a thread (the GIL).
 - So every pattern RE2 can express (96 %) runs in RE2 (google-re2), an automaton linear in the text: the
   slash flood takes microseconds. Calls go to its raw binding (~0.8 µs, `re` ~0.3; its wrapper 6 µs).
-- RE2 has no lookaround: the 1,452 patterns with lookahead (and any backreference) run in the `regex`
-  package, which backtracks but takes a `timeout`: they share MATCH_BUDGET per lookup, after which the
-  lookup is undecided (Northamptonshire.gov.uk's exclusion takes 0.5 s on 8 KiB of slashes in `re`).
+- RE2 has no lookaround. Of the 1,452 patterns with lookahead, the 1,023 whose only one ends the pattern
+  (`^http://a\\.com/+(?!css/|img/)`) are rewritten into RE2 syntax (`jsregex.translate_lookahead_tail`).
+  The rest (and any backreference) run in the `regex` package, which backtracks but takes a `timeout`:
+  they share MATCH_BUDGET per lookup, after which the lookup is undecided (Northamptonshire.gov.uk's
+  exclusion takes 0.5 s on 8 KiB of slashes in `re`).
 - RE2's time is also linear in its program size, and nested counted repetition (`((a{1,30}){1,30})+`)
   makes its DFA give up and its NFA cost ~8 ns per character per instruction (0.3 s on 16 KiB). So each
   call is charged characters x instructions, modelled from the pattern's tree (`syntax.reach`: past an
@@ -16,6 +18,9 @@ Why this mechanism (measured on the shipped corpus's 40,740 patterns and on host
   and a lookup's calls share LOOKUP_WORK. The charge is counted, not timed: answers never depend on load.
 - Nothing runs over more than MAX_URL_LENGTH characters: 8 KiB, the request-line limit of the usual
   servers (nginx's 8k header buffers, Apache's LimitRequestLine 8190), so no rule was written for longer.
+- Compiling costs too (RE2 ~30 µs a pattern, `regex` ~700): the index compiles a pattern only once a URL
+  gets past its literal prefix (`LazyPattern`), and a pattern that is plain text (half the corpus's
+  non-trivial ones: `^http://a\\.com/`) never compiles: `startswith` answers it (`LiteralPattern`).
 A pattern that cannot run within these bounds raises `Undecided`; callers turn it into an outcome, and the
 proxy decides such a URL by HSTS, what it learned or a probe, never by downgrading.
 """
@@ -23,6 +28,7 @@ proxy decides such a URL by HSTS, what it learned or a probe, never by downgradi
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -41,7 +47,7 @@ LOOKUP_WORK = 2_500_000
 MATCH_BUDGET = 0.005
 """Seconds the backtracking engine may run, all calls of one lookup together."""
 LOOKUP_COMPILE_COST = 25_000
-"""Estimated microseconds of compiling rulesets on first use one lookup may spend (see `compile_cost`)."""
+"""Estimated microseconds of compiling patterns on first use one lookup may spend (see `compile_cost`)."""
 REPEAT_LIMIT = 1000
 """Counted repetitions nested in each other may multiply to this much (RE2's own limit)."""
 
@@ -69,7 +75,7 @@ class Budget:
         self.work = work
         self.seconds = seconds
         self.compile = compile
-        """Estimated compile microseconds left (see `compile_cost`); the first ruleset may always compile."""
+        """Estimated compile microseconds left (see `compile_cost`); the first pattern may always compile."""
 
 
 class Facts(NamedTuple):
@@ -155,9 +161,10 @@ class Pattern:
 class Re2Pattern(Pattern):
     """A pattern run by RE2: linear time, charged by work units."""
 
-    __slots__ = ("_re", "_anchor", "_program", "_prefix", "_tail")
+    __slots__ = ("_re", "_anchor", "_program", "_prefix", "_tail", "_shift")
 
-    def __init__(self, source: str, translated: str, facts: Facts, *, capture: bool) -> None:
+    def __init__(self, source: str, translated: str, facts: Facts, *, capture: bool, shift: int = 0) -> None:
+        """`shift` 1: a match of `source` is group 1 of `translated` (see `jsregex.translate_lookahead_tail`)."""
         options = _re2.RE2.Options()
         options.log_errors = False
         options.never_capture = not capture
@@ -165,8 +172,9 @@ class Re2Pattern(Pattern):
         compiled = _re2.RE2(translated.encode(), options)
         if not compiled.ok():
             raise jsregex.TranslateError(str(compiled.error()))
-        super().__init__(source, compiled.NumberOfCapturingGroups())
+        super().__init__(source, compiled.NumberOfCapturingGroups() - shift)
         self._re: Any = compiled
+        self._shift = shift
         program = self._program = max(int(compiled.ProgramSize()), 1)
         self._anchor = _ANCHOR_START if facts.anchored else _UNANCHORED
         # The work model: reading the first `prefix` characters may involve every instruction; after that
@@ -204,7 +212,15 @@ class Re2Pattern(Pattern):
         return spans
 
     def search(self, text: str, data: bytes, budget: Budget) -> bool:
-        return self._spans(text, data, budget) is not None
+        # `_spans` inlined (a search is the hot path of exclusions), without its conversion of the spans.
+        size = len(data)
+        cost = min(size, self._prefix) * self._program + size * self._tail
+        if cost > WORK_LIMIT or size > MAX_URL_LENGTH:
+            raise Undecided(too_long=True)
+        budget.work -= cost
+        if budget.work < 0:
+            raise Undecided(too_long=False)
+        return bool(self._re.Match(self._anchor, data, 0, size)[0][0] >= 0)
 
     def replace_first(
         self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
@@ -212,6 +228,8 @@ class Re2Pattern(Pattern):
         spans = self._spans(text, data, budget)
         if spans is None:
             return None
+        if self._shift:
+            spans = spans[self._shift :]
         start, end = spans[0]
         return text[:start] + _expand(template, text, spans) + text[end:]
 
@@ -255,8 +273,266 @@ class BacktrackingPattern(Pattern):
         return text[: spans[0][0]] + _expand(template, text, spans) + text[spans[0][1] :]
 
 
+class LiteralPattern(Pattern):
+    """A pattern that is plain text (`^http://a\\.com/`, `^...$`, `b\\.com/x`): string operations, no regex.
+
+    Half of the corpus's non-trivial rules and exclusions are such literals. They need no compiling and run
+    in time linear in the literal alone, so they also answer for texts of any length.
+    """
+
+    __slots__ = ("text", "anchored", "exact")
+
+    def __init__(self, source: str, text: str, *, anchored: bool, exact: bool) -> None:
+        super().__init__(source, 0)
+        self.text = text
+        self.anchored = anchored
+        self.exact = exact
+
+    def _start(self, text: str) -> int:
+        if self.exact:
+            return 0 if text == self.text else -1
+        if self.anchored:
+            return 0 if text.startswith(self.text) else -1
+        return text.find(self.text)
+
+    def search(self, text: str, data: bytes, budget: Budget) -> bool:
+        return self._start(text) >= 0
+
+    def replace_first(
+        self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
+    ) -> str | None:
+        start = self._start(text)
+        if start < 0:
+            return None
+        end = start + len(self.text)
+        return text[:start] + _expand(template, text, ((start, end),)) + text[end:]
+
+
+class AnyLiteral(Pattern):
+    """Literal patterns searched together, as a ruleset's exclusions are: one string operation for all.
+
+    Some rulesets list hundreds of literal exclusions (one per site of a shared host); `startswith` takes
+    them all as one tuple. Only searched: an exclusion is never used to replace.
+    """
+
+    __slots__ = ("_prefixes", "_exact", "_inside")
+
+    def __init__(self, patterns: Sequence[LiteralPattern]) -> None:
+        super().__init__("|".join(p.source for p in patterns), 0)
+        self._prefixes = tuple(p.text for p in patterns if p.anchored and not p.exact)
+        self._exact = frozenset(p.text for p in patterns if p.exact)
+        self._inside = tuple(p.text for p in patterns if not p.anchored)
+
+    def search(self, text: str, data: bytes, budget: Budget) -> bool:
+        if text.startswith(self._prefixes) or text in self._exact:
+            return True
+        return bool(self._inside) and any(inside in text for inside in self._inside)
+
+
+class WordPattern(Pattern):
+    """An anchored pattern without repetition, spelled out (`jsregex.spell_pattern`): string operations.
+
+    `^http://(www\\.)?a\\.com/` is two texts tried in the backtracking engine's order; a final lookahead is
+    the texts that must (not) follow. The corpus's most common non-literal shape; no compiling, and every
+    call is a few `startswith`, bounded by the number of texts.
+    """
+
+    __slots__ = ("_words", "_follow", "_follow_end", "_negative")
+
+    def __init__(
+        self, source: str, groups: int, spelled: tuple[list[jsregex.Word], list[jsregex.Word] | None, bool]
+    ) -> None:
+        super().__init__(source, groups)
+        words, follow, positive = spelled
+        self._words = tuple(words)
+        tail = follow or []
+        self._follow: tuple[str, ...] | None = (
+            None if follow is None else tuple(t for t, end, _s in tail if not end)
+        )
+        self._follow_end = frozenset(t for t, end, _s in tail if end)
+        """Texts that must (not) follow and then end the text (`$`)."""
+        self._negative = not positive
+
+    def _first(self, text: str) -> jsregex.Word | None:
+        """The first spelling the text starts with (and its lookahead accepts), in the engine's order."""
+        for word in self._words:
+            spelled, end, _spans = word
+            if not text.startswith(spelled) or (end and len(text) != len(spelled)):
+                continue
+            follow = self._follow
+            if follow is None:
+                return word
+            at = len(spelled)
+            hit = text.startswith(follow, at) or (bool(self._follow_end) and text[at:] in self._follow_end)
+            if hit is not self._negative:
+                return word
+        return None
+
+    def search(self, text: str, data: bytes, budget: Budget) -> bool:
+        return self._first(text) is not None
+
+    def replace_first(
+        self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
+    ) -> str | None:
+        word = self._first(text)
+        if word is None:
+            return None
+        spelled, _end, found = word
+        spans = [(0, len(spelled))] + [(-1, -1)] * self.groups
+        for group, start, stop in found:
+            if group <= self.groups:  # compiled without captures (searched only): none are kept
+                spans[group] = (start, stop)
+        return _expand(template, text, spans) + text[len(spelled) :]
+
+
+class LazyPattern(Pattern):
+    """A pattern compiled the first time a text passes its literal prefix, charged to that lookup's budget.
+
+    HTTPS Everywhere compiled a ruleset's regexes when its host was first seen; this goes one step further,
+    per pattern: a ruleset's rules for other subdomains, or for paths a URL does not have, are never
+    compiled for it, since an anchored pattern cannot match a text that lacks its literal prefix.
+    """
+
+    __slots__ = ("_prefix", "_packed", "_capture", "_compiled")
+
+    def __init__(self, source: str, groups: int, prefix: str, packed: int, *, capture: bool) -> None:
+        super().__init__(source, groups)
+        self._prefix = prefix
+        self._packed = packed
+        self._capture = capture
+        self._compiled: Pattern | None = None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the pattern has been compiled yet."""
+        return self._compiled is not None
+
+    def _compile(self, budget: Budget) -> Pattern:
+        """Compile now, unless this lookup has already compiled other patterns and this one does not fit.
+
+        Raises:
+            Undecided: the lookup's compile budget cannot pay for this pattern (a later lookup will).
+        """
+        facts = unpack_facts(self._packed)
+        cost = compile_cost((self.source,), (facts,))
+        if budget.compile < LOOKUP_COMPILE_COST and cost > budget.compile:
+            raise Undecided(too_long=False)
+        budget.compile -= cost
+        compiled = (
+            _spell(self.source, self.groups)
+            or compile_any([self.source], [facts], capture=self._capture, spell=False)[0]
+        )
+        self._compiled = compiled
+        return compiled
+
+    def search(self, text: str, data: bytes, budget: Budget) -> bool:
+        if not text.startswith(self._prefix):
+            return False
+        return (self._compiled or self._compile(budget)).search(text, data, budget)
+
+    def replace_first(
+        self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
+    ) -> str | None:
+        if not text.startswith(self._prefix):
+            return None
+        return (self._compiled or self._compile(budget)).replace_first(template, text, data, budget)
+
+
+# The pieces of JavaScript regex syntax the shape of a pattern is read from (no regex is compiled for it).
+# An atom that stands for itself: any character but the syntax characters, or an identity escape (`\.`,
+# `\/`; a backslash before a letter or digit is a class, an anchor or a reference). Braces are left out:
+# Annex B reads them as literals only outside quantifier shapes. An atom followed by a quantifier is not
+# part of the literal prefix.
+_ATOM = r"(?:[^\\^$.|?*+()\[\]{}]|\\[^A-Za-z0-9])"
+_LITERAL_RUN = re.compile(rf"(?:{_ATOM}(?![?*+{{]))*")
+_LITERAL = re.compile(rf"{_ATOM}*", re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+# Groups (`(` and `(?<name>` capture, other `(?` forms do not), `)` and `|`, and the tokens that can hold
+# those characters as literals: escapes and character classes (in JavaScript `[]` is an empty class).
+_STRUCTURE = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]|\(\?<(?![=!])|\(\?|[()|]", re.DOTALL)
+
+
+class Shape(NamedTuple):
+    """What a pattern's source says at a glance: its literal prefix, and whether it is only that literal."""
+
+    anchored: bool
+    """It starts with `^` (and has no top-level alternation)."""
+    prefix: str
+    """Anchored: text every match starts with; else the whole literal when `literal`, or ""."""
+    literal: bool
+    """The pattern is `prefix` and nothing else (but `exact`)."""
+    exact: bool
+    """A literal that ends with `$`: it matches the one text `prefix`."""
+
+
+_NO_SHAPE = Shape(False, "", False, False)
+
+
+@functools.lru_cache(maxsize=8192)
+def shape_of(source: str) -> Shape:
+    """Read a JavaScript pattern's literal prefix from its source, in a few string operations."""
+    if "|" in source and _alternates_at_top(source):
+        return _NO_SHAPE
+    if not source.startswith("^"):
+        literal = _LITERAL.fullmatch(source)
+        return _NO_SHAPE if literal is None else Shape(False, _unescape(source), True, False)
+    run = _LITERAL_RUN.match(source, 1)
+    assert run is not None  # it matches the empty string
+    end = run.end()
+    prefix = _unescape(run.group())
+    if end == len(source):
+        return Shape(True, prefix, True, False)
+    return Shape(True, prefix, source[end:] == "$", source[end:] == "$")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
+
+
+def _alternates_at_top(source: str) -> bool:
+    """Whether a `|` outside every group splits the pattern into alternatives."""
+    depth = 0
+    for m in _STRUCTURE.finditer(source):
+        token = m.group()
+        if token[0] == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif token == "|" and depth == 0:
+            return True
+    return False
+
+
+def count_groups(source: str) -> int:
+    """The capturing groups of a valid JavaScript pattern, counted without compiling it."""
+    if "\\(" not in source and "[" not in source:  # every `(` opens a group: count the openings
+        return (
+            source.count("(")
+            - source.count("(?")
+            + source.count("(?<")
+            - source.count("(?<=")
+            - source.count("(?<!")
+        )
+    return sum(1 for m in _STRUCTURE.finditer(source) if m.group() in ("(", "(?<"))
+
+
+def prepare_js(source: str, packed: int, *, capture: bool = True) -> Pattern:
+    """A valid pattern ready to run: a literal one as string operations, any other compiled on first use.
+
+    `packed` is its `pack_facts`. Nothing is parsed or compiled here: this runs for every pattern of a
+    ruleset the first time its host is seen, most of which a session never runs.
+    """
+    shape = shape_of(source)
+    if shape.literal:
+        return LiteralPattern(source, shape.prefix, anchored=shape.anchored, exact=shape.exact)
+    groups = count_groups(source) if capture else 0
+    return LazyPattern(source, groups, shape.prefix, packed, capture=capture)
+
+
 def _expand(template: Sequence[str | int], text: str, spans: Sequence[tuple[int, int]]) -> str:
     """A replacement: literal text and group numbers; a group that took no part is empty, as in JavaScript."""
+    if len(template) == 1 and type(first := template[0]) is str:  # most: no group named
+        return first
     out = []
     for part in template:
         if isinstance(part, str):
@@ -278,25 +554,42 @@ def compile_js(source: str, facts: Facts | None = None, *, capture: bool = True)
 
 
 def compile_any(
-    sources: Sequence[str], facts: Sequence[Facts] | None = None, *, capture: bool = False
+    sources: Sequence[str],
+    facts: Sequence[Facts] | None = None,
+    *,
+    capture: bool = False,
+    spell: bool = True,
 ) -> list[Pattern]:
     """Compile patterns that are only ever searched together (a ruleset's exclusions) into as few as possible.
 
     HTTPS Everywhere joined a ruleset's exclusions into one alternation; this joins those RE2 runs into one
     pattern (two: anchored ones stay anchored, so their work does not grow with the URL) and those only the
-    backtracking engine runs into another, so a search costs one to three calls.
+    backtracking engine runs into another, so a search costs one to three calls. Those that can be spelled
+    out (`WordPattern`; unless `spell` is false: the caller tried) need no regex at all.
 
     Raises:
         TranslateError: naming the problem of the first offending pattern.
     """
     known = list(facts) if facts is not None else [facts_of(s) for s in sources]
-    linear = [(s, f) for s, f in zip(sources, known, strict=True) if not f.backtracking]
-    backtracking = [s for s, f in zip(sources, known, strict=True) if f.backtracking]
     out: list[Pattern] = []
+    if spell:
+        spelled = [(s, _spell(s, count_groups(s) if capture else 0)) for s in sources]
+        out += [w for _s, w in spelled if w is not None]
+        known = [f for (_s, w), f in zip(spelled, known, strict=True) if w is None]
+        sources = [s for s, w in spelled if w is None]
+    linear = [(s, f) for s, f in zip(sources, known, strict=True) if not f.backtracking]
     for anchored in (True, False):
         group = [(s, f) for s, f in linear if f.anchored is anchored]
         if group:
             out.append(_compile_linear(group, capture=capture))
+    backtracking = []
+    for source, f in zip(sources, known, strict=True):
+        if f.backtracking:
+            tail = _compile_tail(source, f, capture=capture)
+            if tail is None:
+                backtracking.append(source)
+            else:
+                out.append(tail)
     if backtracking:
         for source in backtracking:
             _check_repeats(source)
@@ -306,6 +599,34 @@ def compile_any(
             translated = "|".join(f"(?:{jsregex.translate_pattern(s)})" for s in backtracking)
         out.append(BacktrackingPattern("|".join(backtracking), translated))
     return out
+
+
+_SPELLED_MAX = 16  # more texts than this, and RE2's one call beats the string operations
+
+
+def _spell(source: str, groups: int) -> WordPattern | None:
+    """A pattern as its texts, when it is anchored, has no repetition and spells out few enough of them.
+
+    `groups`: its capturing groups, or 0 when it is only searched.
+    """
+    spelled = jsregex.spell_pattern(source, limit=_SPELLED_MAX)
+    return None if spelled is None else WordPattern(source, groups, spelled)
+
+
+def _compile_tail(source: str, facts: Facts, *, capture: bool) -> Re2Pattern | None:
+    """RE2 for a pattern whose only lookaround is a final lookahead, when it can be rewritten so."""
+    try:
+        tail = jsregex.translate_lookahead_tail(source, capture=capture)
+        if tail is None:
+            return None
+        # What the lookahead reads is read after the prefix, or in the tail's stretch when there is one.
+        stretch = facts.tail or tail.unbounded
+        reads = Facts(
+            False, facts.anchored, facts.prefix + tail.reads, facts.tail + tail.positions if stretch else 0
+        )
+        return Re2Pattern(source, tail.re2, reads, capture=capture, shift=int(tail.shifted))
+    except jsregex.TranslateError:
+        return None  # too complex for RE2's bounds, say: the backtracking engine, with its time budget
 
 
 def _compile_linear(patterns: Sequence[tuple[str, Facts]], *, capture: bool) -> Re2Pattern:
@@ -324,6 +645,8 @@ def _compile_linear(patterns: Sequence[tuple[str, Facts]], *, capture: bool) -> 
 
 def _check_repeats(source: str) -> None:
     """The `regex` package unrolls counted repetitions: `((a{100}){100}){100}` would take gigabytes."""
+    if "{" not in source:
+        return  # no counted repetition (`*+?` count once): nothing to multiply, and no parse to pay for
     try:
         product = syntax.repeat_product(syntax.parse(source))
     except syntax.PatternSyntaxError:

@@ -60,11 +60,25 @@ def rewrite_url(url: str, index: RuleIndex) -> Rewrite:
         # Not even canonicalised (5 ms a megabyte): only tabs, newlines and dot segments could shrink it enough.
         return _TOO_LONG
     canon = canonicalize(url)
-    if canon is None or not canon.host:
+    if canon is None:
         return _NO_MATCH
-    outcome = apply_rulesets(canon.href, canon.host, index)
-    if outcome.url is not None and canon.userinfo:
-        return outcome._replace(url=restore_userinfo(outcome.url, canon.userinfo))
+    href, host, userinfo = canon
+    if not host:
+        return _NO_MATCH
+    if len(href) > MAX_URL_LENGTH:
+        return _TOO_LONG
+    rulesets = index.host_rulesets.get(host)
+    if rulesets is None:
+        rulesets = index.rulesets_for(host)
+    if not rulesets:  # most URLs of most sessions: no ruleset covers the host
+        return _NO_MATCH
+    first = rulesets[0]
+    if first.trivial and href.startswith("http:"):  # the most common rule, inline: no call, no regex
+        outcome = _new_rewrite(Rewrite, (_UPGRADED, "https:" + href[5:], first.name))
+    else:
+        outcome = _run(href, rulesets)
+    if userinfo and outcome.url is not None:
+        return outcome._replace(url=restore_userinfo(outcome.url, userinfo))
     return outcome
 
 
@@ -72,29 +86,43 @@ def apply_rulesets(href: str, host: str, index: RuleIndex) -> Rewrite:
     """Run the candidate rulesets of `host` over an already canonical `href` (no userinfo)."""
     if len(href) > MAX_URL_LENGTH:
         return _TOO_LONG
+    return _run(href, index.rulesets_for(host))
+
+
+def _run(href: str, rulesets: tuple[CompiledRuleset, ...]) -> Rewrite:
+    """The first ruleset's rewrite, else the first exclusion, else no match; `href` fits MAX_URL_LENGTH."""
     excluded_by: str | None = None
-    active = index.active
     budget: Budget | None = None
     data = b""
-    i = -1
+    ruleset: CompiledRuleset | None = None
     try:
-        for i in index.candidates(host):
-            if not active[i]:
+        for ruleset in rulesets:
+            if ruleset.trivial:  # most rulesets: no regex, no budget
+                if href.startswith("http:"):
+                    return _new_rewrite(Rewrite, (_UPGRADED, "https:" + href[5:], ruleset.name))
                 continue
-            if budget is None:  # most URLs have no active candidate: nothing to pay for
-                budget, data = Budget(), href.encode()
-            ruleset = index.compiled(i, budget)
-            result = _apply(ruleset, href, data, budget)
+            if ruleset.plain:
+                result = _apply(ruleset, href, b"", _NO_BUDGET)
+            else:
+                if budget is None:  # only patterns that run a regex engine spend it
+                    budget, data = Budget(), href.encode()
+                result = _apply(ruleset, href, data, budget)
             if result is True:
                 if excluded_by is None:
                     excluded_by = ruleset.name
             elif result is not False:
-                return Rewrite(Outcome.UPGRADED, result, ruleset.name)
+                return _new_rewrite(Rewrite, (_UPGRADED, result, ruleset.name))
     except Undecided as e:
-        return Rewrite(Outcome.TOO_LONG if e.too_long else Outcome.TIMED_OUT, None, index.name(i))
+        name = ruleset.name if ruleset is not None else None
+        return Rewrite(Outcome.TOO_LONG if e.too_long else Outcome.TIMED_OUT, None, name)
     if excluded_by is not None:
-        return Rewrite(Outcome.EXCLUDED, None, excluded_by)
+        return _new_rewrite(Rewrite, (Outcome.EXCLUDED, None, excluded_by))
     return _NO_MATCH
+
+
+_NO_BUDGET = Budget(0, 0.0, 0)  # what `plain` rulesets are given: literal patterns spend nothing
+_UPGRADED = Outcome.UPGRADED
+_new_rewrite = tuple.__new__  # a NamedTuple's own __new__ is a Python function: this skips a call
 
 
 def apply_ruleset(ruleset: CompiledRuleset, href: str) -> str | None:
@@ -157,10 +185,9 @@ def secure_cookie(domain: str, name: str, index: RuleIndex) -> CookieDecision:
         for i in index.candidates(host):
             if not active[i]:
                 continue
-            ruleset = index.compiled(i, budget)
-            for host_re, name_re in ruleset.cookies:
+            for host_re, name_re in index.cookies(i):
                 if host_re.search(domain, domain_data, budget) and name_re.search(name, name_data, budget):
-                    return CookieDecision(_host_is_upgraded(host, index), ruleset.name)
+                    return CookieDecision(_host_is_upgraded(host, index), index.name(i))
     except Undecided:
         return _LEAVE
     return _LEAVE

@@ -13,12 +13,19 @@ from port443.engine.cache import LoadedRules
 from port443.engine.index import compile_record
 from port443.engine.pattern import (
     MAX_URL_LENGTH,
+    AnyLiteral,
     BacktrackingPattern,
     Budget,
+    LazyPattern,
+    LiteralPattern,
     Re2Pattern,
+    Shape,
     Undecided,
+    WordPattern,
     compile_any,
     compile_js,
+    prepare_js,
+    shape_of,
 )
 
 LAG_BOUND = 0.050  # no single lookup may hold the event loop longer than this
@@ -65,7 +72,10 @@ def test_both_engines_follow_javascript(source: str, text: str, matches: bool) -
 @pytest.mark.parametrize(
     ("source", "engine"),
     [
-        (r"^http://(www\.)?example\.com/", Re2Pattern),
+        (r"^http://(www\.)?example\.com/", WordPattern),  # two texts: string operations
+        (r"^http://(?:www\.)?example\.com/(?!css/|img/)", WordPattern),
+        (r"^http://(www\.)?example\.com/.", Re2Pattern),
+        (r"^http://a\.com/|b\.com/", Re2Pattern),  # its second branch is not anchored
         (r"^http://x\.test/(a+)+b", Re2Pattern),  # nested, but RE2 runs it in linear time
         (r"^http://(?!auth\.)(\w+)\.360buy\.com/+", BacktrackingPattern),
         (r"(a)\1", BacktrackingPattern),
@@ -92,7 +102,7 @@ def test_replace_first(source: str, to: str, text: str, result: str | None) -> N
 
 
 def test_joined_exclusions_keep_anchored_ones_anchored() -> None:
-    sources = [r"^http://a\.com/x", r"\.pdf$", r"^http://a\.com/(?!y)", r"^http://b\.com/"]
+    sources = [r"^http://a\.com/x+", r"\.pdf$", r"^http://a\.com/(?!y).", r"^http://b\.com/\d*"]
     joined = compile_any(sources)
     assert [type(p) for p in joined] == [Re2Pattern, Re2Pattern, BacktrackingPattern]
     for text, hit in [("http://b.com/", True), ("http://q.com/a.pdf", True), ("http://a.com/z", True)]:
@@ -101,12 +111,28 @@ def test_joined_exclusions_keep_anchored_ones_anchored() -> None:
     assert not any(p.search(text, text.encode(), Budget()) for p in joined)
 
 
+def test_a_final_lookahead_runs_in_re2_beside_the_others() -> None:
+    joined = compile_any([r"^http://a\.com/x+", r"^http://a\.com/+(?!y)", r"^http://b\.com/+(?=z)"])
+    assert [type(p) for p in joined] == [Re2Pattern, Re2Pattern, Re2Pattern]
+    for text, hit in [("http://a.com/z", True), ("http://a.com/y", False), ("http://b.com//z", True)]:
+        assert any(p.search(text, text.encode(), Budget()) for p in joined) is hit
+
+
+def test_spelled_patterns_join_the_others_as_string_operations() -> None:
+    joined = compile_any([r"^http://(www\.)?a\.com/x", r"\.pdf$", r"^http://a\.com/(?!y)"])
+    assert [type(p) for p in joined] == [WordPattern, WordPattern, Re2Pattern]
+    for text, hit in [("http://www.a.com/x", True), ("http://a.com/y", False), ("http://a.com/z", True)]:
+        assert any(p.search(text, text.encode(), Budget()) for p in joined) is hit
+
+
 def test_a_text_beyond_the_bound_is_undecided() -> None:
     text = "http://a.com/" + "a" * MAX_URL_LENGTH
-    for source in (r"^http://a\.com/", r"^http://a\.com/(?!b)"):
+    for source in (r"^http://a\.com/.", r"^http://a\.com/+(?!b)", r"^http://a\.com/(?!b).+"):
         with pytest.raises(Undecided) as info:
             search(source, text)
         assert info.value.too_long
+    for source in (r"^http://a\.com/", r"^http://(www\.)?a\.com/(?!b)"):  # no regex: any length
+        assert search(source, text)
 
 
 def test_a_complex_pattern_runs_over_fewer_characters() -> None:
@@ -189,6 +215,156 @@ def test_compile_costs_follow_the_engines() -> None:
     )
 
 
+# --- literal patterns, lazy compiling, final lookaheads ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "shape"),
+    [
+        (r"^http://a\.com/", Shape(True, "http://a.com/", True, False)),
+        (r"^http://a\.com/$", Shape(True, "http://a.com/", True, True)),
+        (r"\.pdf", Shape(False, ".pdf", True, False)),
+        (r"^http://a\.com/x?", Shape(True, "http://a.com/", False, False)),  # `?` takes the last atom
+        (r"^http://a\.com/\??", Shape(True, "http://a.com/", False, False)),
+        (r"^http://(www\.)?a\.com/", Shape(True, "http://", False, False)),
+        (r"^http://a\.com/|^http://b\.com/", Shape(False, "", False, False)),  # two prefixes: none
+        (r"^http://a(?:b|c)\.com/", Shape(True, "http://a", False, False)),  # `|` inside a group is fine
+        (r"^http://a\.com/[|]", Shape(True, "http://a.com/", False, False)),
+        (r"^http://a\.com/\d", Shape(True, "http://a.com/", False, False)),
+        (r"^http://a\.com/{x}", Shape(True, "http://a.com", False, False)),  # `{` may be a quantifier
+        (r"^http://a\.com/\/\-_", Shape(True, "http://a.com//-_", True, False)),
+        (r"a.b", Shape(False, "", False, False)),
+    ],
+)
+def test_the_shape_of_a_pattern(source: str, shape: Shape) -> None:
+    assert shape_of(source) == shape
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "result"),
+    [
+        (r"^http://a\.com/", "http://a.com/x", "https://b.com/[http://a.com/]x"),
+        (r"^http://a\.com/", "http://b.com/", None),
+        (r"^http://a\.com/$", "http://a.com/", "https://b.com/[http://a.com/]"),
+        (r"^http://a\.com/$", "http://a.com/x", None),
+        (r"\.pdf", "http://a.com/b.pdf?c.pdf", "http://a.com/bhttps://b.com/[.pdf]?c.pdf"),
+    ],
+)
+def test_literal_patterns_are_string_operations(source: str, text: str, result: str | None) -> None:
+    prepared = prepare_js(source, pattern.pack_facts(pattern.facts_of(source)))
+    assert isinstance(prepared, LiteralPattern)
+    template = jsregex.replacement_parts("https://b.com/[$&]", 0)
+    assert prepared.replace_first(template, text, b"", Budget()) == result
+    assert prepared.search(text, b"", Budget()) is (result is not None)
+    assert replace(source, "https://b.com/[$&]", text) == result  # as the regex engines answer
+
+
+def lazy(source: str) -> LazyPattern:
+    prepared = prepare_js(source, pattern.pack_facts(pattern.facts_of(source)))
+    assert isinstance(prepared, LazyPattern)
+    return prepared
+
+
+def test_a_lazy_pattern_compiles_once_a_text_passes_its_prefix() -> None:
+    prepared = lazy(r"^http://a\.com/(b|c)/")
+    assert prepared.groups == 1
+    assert not prepared.search("http://b.com/b/", b"", Budget()) and not prepared.compiled
+    text = "http://a.com/c/x"
+    template = jsregex.replacement_parts("https://a.com/$1/", prepared.groups)
+    assert prepared.replace_first(template, text, text.encode(), Budget()) == "https://a.com/c/x"
+    assert prepared.compiled
+
+
+def test_a_lookup_pays_for_the_first_compile_and_only_what_fits_after() -> None:
+    budget = Budget(compile=pattern.LOOKUP_COMPILE_COST)
+    big = r"^http://a\.com/(?:" + "|".join(f"x{i}" for i in range(6000)) + ")"
+    text = "http://a.com/y"
+    assert not lazy(big).search(text, text.encode(), budget)  # more than the budget: the first is paid
+    assert budget.compile < 0
+    with pytest.raises(Undecided) as info:
+        lazy(r"^http://a\.com/.").search(text, text.encode(), budget)
+    assert not info.value.too_long
+    assert lazy(r"^http://a\.com/.").search(text, text.encode(), Budget())  # the next lookup compiles it
+
+
+def test_literal_exclusions_search_as_one() -> None:
+    sources = [r"^http://a\.com/x", r"^http://a\.com/$", r"\.pdf"]
+    joined = AnyLiteral([p for p in map(lazy_or_literal, sources) if isinstance(p, LiteralPattern)])
+    for text, hit in [("http://a.com/x/", True), ("http://a.com/", True), ("http://a.com/y", False)]:
+        assert joined.search(text, b"", Budget()) is hit
+    assert joined.search("http://q.com/b.pdf", b"", Budget())
+
+
+def lazy_or_literal(source: str) -> pattern.Pattern:
+    return prepare_js(source, pattern.pack_facts(pattern.facts_of(source)), capture=False)
+
+
+@pytest.mark.parametrize(
+    ("source", "capture", "re2"),
+    [
+        (r"^http://a\.com/(?!b|cd)", False, r"^http://a\.com/(?:(?:\z|[^bc]|c(?:\z|[^d])))"),
+        (r"^http://a\.com/(?!$|\?)", False, r"^http://a\.com/(?:(?:[^\?]))"),
+        (r"^http://a\.com/(?=b)", True, r"(^http://a\.com/)(?:b)"),
+        (r"^http://a\.com/(?!b)", True, r"(^http://a\.com/)(?:(?:\z|[^b]))"),
+        (r"^http://a\.com/(?!/*(?:$|\?))", False, r"^http://a\.com/(?:\/*(?:[^\?\/]))"),  # past the slashes
+        (r"^http://a\.com/(?!/*/x)", False, None),  # a spelling starts with the run's character
+        (r"^http://a\.com/(?!(b))", True, None),  # its group could be named by the replacement
+        (r"^http://a\.com/(?!b+)", False, None),  # not a finite set of texts
+        (r"^http://a\.com/(?!.*b)", False, None),
+        (r"^http://a\.com/(?!b)c", False, None),  # not at the end
+        (r"^http://a(?!b)\.com/(?!c)", False, None),  # not the only one
+        (r"^http://a\.com/(?!b)|c", False, None),  # under a top-level alternation
+        (r"^http://(a)\1(?!b)", False, None),  # a backreference
+        (r"^http://a\.com/(?!b)\)", False, None),  # the last `)` is a literal
+    ],
+)
+def test_a_final_lookahead_is_rewritten_for_re2(source: str, capture: bool, re2: str | None) -> None:
+    tail = jsregex.translate_lookahead_tail(source, capture=capture)
+    assert (tail.re2 if tail is not None else None) == re2
+
+
+@pytest.mark.parametrize(
+    ("source", "texts"),
+    [
+        (r"^http://a\.com/+(?!css/|img/)", ["http://a.com//css/", "http://a.com/css/", "http://a.com/cs"]),
+        (
+            r"^http://a\.com/(?![iI]mg/|x(?:$|[?/]))",
+            ["http://a.com/Img/", "http://a.com/x", "http://a.com/x/"],
+        ),
+        (
+            r"^http://a\.com/(?!x?y)",
+            ["http://a.com/y", "http://a.com/xy", "http://a.com/xz", "http://a.com/"],
+        ),
+        (r"^http://a\.com/(?![])", ["http://a.com/", "http://a.com/x"]),  # nothing to avoid: always
+        (r"^http://a\.com/(?!x??)", ["http://a.com/", "http://a.com/x"]),  # the empty text: never
+        (r"^http://a\.com/(?=x|y$)", ["http://a.com/x1", "http://a.com/y", "http://a.com/y1"]),
+        (r"^http://a\.com/+(?!/*(?:$|\?|x/))", ["http://a.com//", "http://a.com//?", "http://a.com///x/"]),
+        (r"^http://a\.com/(?!/*$)", ["http://a.com/", "http://a.com///", "http://a.com//y"]),
+    ],
+)
+def test_rewritten_lookaheads_answer_as_the_backtracking_engine(source: str, texts: list[str]) -> None:
+    """Both rewrites, where they apply: the RE2 one, and the spelled-out one (no `/+`, no `/*`)."""
+    facts = pattern.facts_of(source)
+    rewrites = [pattern._compile_tail(source, facts, capture=False), pattern._spell(source, 0)]
+    assert rewrites[0] is not None
+    reference = BacktrackingPattern(source, jsregex.translate_pattern(source))
+    for rewritten in filter(None, rewrites):
+        for text in texts:
+            data = text.encode()
+            assert rewritten.search(text, data, Budget()) is reference.search(text, data, Budget()), text
+
+
+def test_a_rewritten_positive_lookahead_replaces_only_what_the_original_matched() -> None:
+    source, to = r"^http://(www\.)?a\.com/(?=(x|y)/)", "https://$1a.com/$2-"
+    compiled = compile_js(source)
+    assert isinstance(compiled, Re2Pattern) and compiled.groups == 2
+    template = jsregex.replacement_parts(to, compiled.groups)
+    for text in ("http://www.a.com/y/z", "http://a.com/x/", "http://a.com/z/"):
+        want = jsregex.compile_pattern(source).sub(jsregex.translate_replacement(to, 2), text, count=1)
+        got = compiled.replace_first(template, text, text.encode(), Budget())
+        assert (got or text) == want
+
+
 # --- over the shipped corpus ----------------------------------------------------------------------------------
 
 _TAILS = ("/", "a", "a/", ".", "-", "1", "/.", "%2F", "a.", "w.")
@@ -249,4 +425,114 @@ def test_the_engines_agree_with_python_re_on_the_corpus_tests(shipped: LoadedRul
             for url in ruleset.tests:
                 if bool(reference.search(url)) != search(exclusion, url):
                     mismatches.append((source, exclusion, url, "", ""))
+    assert not mismatches, mismatches[:10]
+
+
+def corpus_patterns(shipped: LoadedRules) -> Iterator[tuple[str, bool]]:
+    """Every distinct pattern of the shipped corpus, and whether it is a rule's (replaced) or only searched."""
+    seen: set[str] = set()
+    for i in range(len(shipped.index)):
+        _n, _o, _p, rules, exclusions, cookies, *_ = shipped.index.records[i]
+        found = [(r[0], True) for r in rules if r is not None] + [(e, False) for e in exclusions]
+        for source, replaced in found + [(p, False) for pair in cookies for p in pair]:
+            if source not in seen:
+                seen.add(source)
+                yield source, replaced
+
+
+@pytest.mark.slow
+def test_literal_shapes_and_group_counts_hold_on_the_corpus(shipped: LoadedRules) -> None:
+    """What is read from a pattern's source without compiling it agrees with the compiled pattern."""
+    mismatches = []
+    template = jsregex.replacement_parts("[$&]", 0)
+    for source, _replaced in corpus_patterns(shipped):
+        compiled = compile_js(source)
+        if pattern.count_groups(source) != compiled.groups:
+            mismatches.append((source, "groups"))
+        shape = shape_of(source)
+        if not shape.literal:
+            continue
+        literal = prepare_js(source, pattern.pack_facts(pattern.facts_of(source)))
+        text = shape.prefix
+        for t in (text, text + "x", text[:-1], text + "\n", "x" + text, "x" + text + text, text.upper()):
+            got = literal.replace_first(template, t, b"", Budget())
+            if got != compiled.replace_first(template, t, t.encode(), Budget()):
+                mismatches.append((source, t))
+    assert not mismatches, mismatches[:10]
+
+
+def _near_misses(source: str) -> list[str]:
+    """Texts around what a final lookahead's body spells: each spelling, cut short or followed by more."""
+    split = jsregex._final_lookahead(source)
+    assert split is not None
+    run = jsregex._LEADING_RUN.match(source, split[0] + 3) if not split[1] else None  # `(?!/*...)`
+    words = jsregex._Words(source, run.end() if run else split[0] + 3, len(source) - 1).parse() or []
+    prefix = shape_of(source).prefix
+    texts = []
+    for base in {prefix, prefix + "/", prefix + "//", "http://www." + prefix[7:]}:
+        for word, _end, _spans in words:
+            for k in (0, len(word) // 2, len(word) - 1, len(word)):
+                texts += [base + word[:k] + tail for tail in ("", "x", "/", "?")]
+    return texts
+
+
+@pytest.mark.slow
+def test_rewritten_lookaheads_agree_with_the_backtracking_engine_on_the_corpus(shipped: LoadedRules) -> None:
+    """Every corpus pattern whose final lookahead RE2 now runs answers as the `regex` package did."""
+    mismatches, rewritten = [], 0
+    for source, replaced in corpus_patterns(shipped):
+        if not pattern.facts_of(source).backtracking:
+            continue
+        compiled = compile_js(source, capture=replaced)
+        if isinstance(compiled, BacktrackingPattern):
+            continue
+        rewritten += 1
+        reference = BacktrackingPattern(source, jsregex.translate_pattern(source))
+        template = jsregex.replacement_parts("[$&]", 0)
+        for text in _near_misses(source):
+            data = text.encode()
+            want = reference.replace_first(template, text, data, Budget()) if replaced else None
+            got = compiled.replace_first(template, text, data, Budget()) if replaced else None
+            if want != got or reference.search(text, data, Budget()) != compiled.search(text, data, Budget()):
+                mismatches.append((source, text, want, got))
+    assert rewritten > 800  # of the corpus's 1,452 lookaround patterns
+    assert not mismatches, mismatches[:10]
+
+
+def _spelled_texts(source: str) -> list[str]:
+    """Texts around what a spelled pattern spells: each text, cut short, followed by more or by its tail's."""
+    spelled = jsregex.spell_pattern(source, limit=pattern._SPELLED_MAX)
+    assert spelled is not None
+    words, follow, _positive = spelled
+    after = [""] + [t for t, _e, _s in follow or []][:8]
+    texts = []
+    for text, _end, _spans in words:
+        for k in (0, len(text) // 2, len(text) - 1, len(text)):
+            for more in after:
+                texts += [text[:k] + more + tail for tail in ("", "x", "/", "?", "\n")]
+        texts += ["x" + text, "/" + text]  # not at the start: an anchored pattern never matches
+    return texts
+
+
+@pytest.mark.slow
+def test_spelled_patterns_agree_with_the_backtracking_engine_on_the_corpus(shipped: LoadedRules) -> None:
+    """Every corpus pattern answered by string operations answers as the `regex` package does, groups too."""
+    mismatches, spelled = [], 0
+    for source, replaced in corpus_patterns(shipped):
+        compiled = compile_js(source, capture=replaced)
+        if not isinstance(compiled, WordPattern):
+            continue
+        spelled += 1
+        reference = BacktrackingPattern(source, jsregex.translate_pattern(source))
+        groups = "".join(f"[${g}]" for g in range(1, min(reference.groups, 9) + 1))
+        template = jsregex.replacement_parts("<$&>" + groups, reference.groups)
+        for text in _spelled_texts(source):
+            data = text.encode()
+            if replaced:
+                want = reference.replace_first(template, text, data, Budget())
+                if compiled.replace_first(template, text, data, Budget()) != want:
+                    mismatches.append((source, text, want))
+            if compiled.search(text, data, Budget()) != reference.search(text, data, Budget()):
+                mismatches.append((source, text, "search"))
+    assert spelled > 5000
     assert not mismatches, mismatches[:10]

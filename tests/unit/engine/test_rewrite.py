@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from port443.engine.cache import LoadedRules
 from port443.engine.index import RuleIndex
+from port443.engine.pattern import LazyPattern
 from port443.engine.rewrite import Outcome, Rewrite, rewrite_url, secure_cookie
 from port443.engine.ruleset import Rule, Ruleset, SecureCookie
 
@@ -187,11 +188,24 @@ def test_an_undecided_lookup_names_the_ruleset_it_was_working_on(hostile_index: 
 
 
 def test_a_lookup_compiles_a_bounded_amount() -> None:
-    # Three rulesets on one host, each costing most of a lookup's compile budget: one per lookup.
-    rules = tuple(Rule(rf"^http://c\.test/{i}/[a-z]+", "https://c.test/") for i in range(500))
+    # Three rulesets on one host, each costing most of a lookup's compile budget, every pattern past its
+    # literal prefix: a lookup compiles the first ruleset's whole and some of the next, then gives up.
+    rules = tuple(Rule(rf"^http://c\.test/[a-z]+/{i}", "https://c.test/") for i in range(500))
     index = RuleIndex.build([Ruleset(f"C{n}", ("c.test",), rules) for n in range(3)])
     outcomes = [rewrite_url("http://c.test/", index).outcome for _ in range(4)]
     assert outcomes == [Outcome.TIMED_OUT, Outcome.TIMED_OUT, Outcome.NO_MATCH, Outcome.NO_MATCH]
+
+
+def test_patterns_a_url_cannot_reach_are_never_compiled() -> None:
+    # 500 rules for other paths: their literal prefixes rule them out without a regex.
+    rules = tuple(Rule(rf"^http://c\.test/{i}/[a-z]+", "https://c.test/") for i in range(500))
+    index = RuleIndex.build([Ruleset("C", ("c.test",), rules)])
+    patterns = [r.pattern for r in index.compiled(0).rules if isinstance(r.pattern, LazyPattern)]
+    assert len(patterns) == 500
+    assert rewrite_url("http://c.test/", index).outcome is Outcome.NO_MATCH
+    assert not any(p.compiled for p in patterns)
+    assert rewrite_url("http://c.test/7/x?y", index).url == "https://c.test/?y"
+    assert [p.compiled for p in patterns].count(True) == 1
 
 
 def test_hostile_cookies_are_left_alone_in_bounded_time(hostile_index: RuleIndex) -> None:
