@@ -1,6 +1,7 @@
 """Smoke runs of the benchmarks: tiny settings, a few seconds each, so a renamed option cannot break them unseen.
 
-They run the benchmarks as a user does (`python -m bench.engine`, `python -m bench.proxy`) and check that
+They run the benchmarks as a user does (`python -m bench.engine`, `bench.proxy`, `bench.startup`,
+`bench.memory_burst`) and check that
 every row got its numbers, not what the numbers are: on a shared machine only ratios mean anything, and
 not at these durations. The engine's baseline is measured only when the `bench` extra is installed.
 """
@@ -84,3 +85,21 @@ def test_proxy_benchmark(scenario: str, tmp_path: Path, capsys: pytest.CaptureFi
     assert port443["ratio"] is not None and port443["cpu_us_per_request"] is not None
     print_proxy_table(report)
     assert scenario in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_startup_benchmark(tmp_path: Path) -> None:
+    report = run_bench("bench.startup", ["--repeat", "1"], tmp_path)
+    assert set(report["median_s"]) == {"first", "restart", "yaml"}
+    assert all(seconds > 0 for seconds in report["median_s"].values())
+
+
+@pytest.mark.e2e
+def test_memory_burst_benchmark(tmp_path: Path) -> None:
+    args = ["--requests", "5", "--bursts", "1", "--url-kib", "64", "--idle", "0.5", "--settle", "0.2"]
+    report = run_bench("bench.memory_burst", args, tmp_path)
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == {"mitmdump", "port443-untouched", "port443"}
+    for row in rows.values():
+        assert row["before"] > 0 and len(row["bursts"]) == 1 and row["idle"] > 0, row
+        assert row["statuses"] == {"414": 5}, row

@@ -376,7 +376,7 @@ def spell_pattern(source: str, *, limit: int) -> tuple[list[Word], list[Word] | 
     `^http://(www\\.)?a\\.com/(?!css/|img/)` is two texts (`$1` set in the first), then two it must not
     be followed by: string operations answer it exactly, and nothing needs compiling.
     """
-    if not source.startswith("^") or "^" in source[1:] or ("|" in source and _alternates_at_top(source)):
+    if not source.startswith("^") or "^" in source[1:] or ("|" in source and alternates_at_top(source)):
         return None  # `^a|b`: the second branch is not anchored
     split = _final_lookahead(source) if "(?" in source else None
     end = split[0] if split is not None else len(source)
@@ -393,7 +393,8 @@ def spell_pattern(source: str, *, limit: int) -> tuple[list[Word], list[Word] | 
     return words, tail, positive
 
 
-def _alternates_at_top(source: str) -> bool:
+def alternates_at_top(source: str) -> bool:
+    """Whether a `|` outside every group splits the pattern into alternatives."""
     depth = 0
     for m in _TOKEN.finditer(source):
         token = m.group()

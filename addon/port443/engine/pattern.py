@@ -196,14 +196,18 @@ class Re2Pattern(Pattern):
             return MAX_URL_LENGTH
         return min(MAX_URL_LENGTH, (WORK_LIMIT - self._prefix * self._program) // self._tail)
 
-    def _spans(self, text: str, data: bytes, budget: Budget) -> list[tuple[int, int]] | None:
-        size = len(data)
+    def _charge(self, size: int, budget: Budget) -> None:
+        """Charge a call over `size` bytes to the lookup's work, or raise when it cannot run within bounds."""
         cost = min(size, self._prefix) * self._program + size * self._tail
         if cost > WORK_LIMIT or size > MAX_URL_LENGTH:
             raise Undecided(too_long=True)
         budget.work -= cost
         if budget.work < 0:
             raise Undecided(too_long=False)
+
+    def _spans(self, text: str, data: bytes, budget: Budget) -> list[tuple[int, int]] | None:
+        size = len(data)
+        self._charge(size, budget)
         spans: list[tuple[int, int]] = self._re.Match(self._anchor, data, 0, size)
         if spans[0][0] < 0:
             return None
@@ -212,14 +216,9 @@ class Re2Pattern(Pattern):
         return spans
 
     def search(self, text: str, data: bytes, budget: Budget) -> bool:
-        # `_spans` inlined (a search is the hot path of exclusions), without its conversion of the spans.
+        # Not `_spans`: a search (the hot path of exclusions) needs no conversion of the spans.
         size = len(data)
-        cost = min(size, self._prefix) * self._program + size * self._tail
-        if cost > WORK_LIMIT or size > MAX_URL_LENGTH:
-            raise Undecided(too_long=True)
-        budget.work -= cost
-        if budget.work < 0:
-            raise Undecided(too_long=False)
+        self._charge(size, budget)
         return bool(self._re.Match(self._anchor, data, 0, size)[0][0] >= 0)
 
     def replace_first(
@@ -449,7 +448,6 @@ _LITERAL = re.compile(rf"{_ATOM}*", re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 # Groups (`(` and `(?<name>` capture, other `(?` forms do not), `)` and `|`, and the tokens that can hold
 # those characters as literals: escapes and character classes (in JavaScript `[]` is an empty class).
-_STRUCTURE = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]|\(\?<(?![=!])|\(\?|[()|]", re.DOTALL)
 
 
 class Shape(NamedTuple):
@@ -471,7 +469,7 @@ _NO_SHAPE = Shape(False, "", False, False)
 @functools.lru_cache(maxsize=8192)
 def shape_of(source: str) -> Shape:
     """Read a JavaScript pattern's literal prefix from its source, in a few string operations."""
-    if "|" in source and _alternates_at_top(source):
+    if "|" in source and jsregex.alternates_at_top(source):
         return _NO_SHAPE
     if not source.startswith("^"):
         literal = _LITERAL.fullmatch(source)
@@ -489,20 +487,6 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(r"\1", text) if "\\" in text else text
 
 
-def _alternates_at_top(source: str) -> bool:
-    """Whether a `|` outside every group splits the pattern into alternatives."""
-    depth = 0
-    for m in _STRUCTURE.finditer(source):
-        token = m.group()
-        if token[0] == "(":
-            depth += 1
-        elif token == ")":
-            depth -= 1
-        elif token == "|" and depth == 0:
-            return True
-    return False
-
-
 def count_groups(source: str) -> int:
     """The capturing groups of a valid JavaScript pattern, counted without compiling it."""
     if "\\(" not in source and "[" not in source:  # every `(` opens a group: count the openings
@@ -513,7 +497,7 @@ def count_groups(source: str) -> int:
             - source.count("(?<=")
             - source.count("(?<!")
         )
-    return sum(1 for m in _STRUCTURE.finditer(source) if m.group() in ("(", "(?<"))
+    return jsregex.count_capturing(source)
 
 
 def prepare_js(source: str, packed: int, *, capture: bool = True) -> Pattern:
