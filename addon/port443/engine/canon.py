@@ -28,29 +28,58 @@ class CanonicalURL(NamedTuple):
     """`user:password` or `user` as it was in the URL, or "" when there was none."""
 
 
-# An http URL that WHATWG would leave exactly as it is: lower-case LDH host without port, userinfo, `xn--`
-# labels or a numeric last label (those go through IPv4/IDNA parsing); a path with no dot segments; only
-# characters no percent-encode set touches. Most real URLs are already canonical, and this check is several
-# times cheaper than a full parse. tests/unit/test_canon.py checks it against the full parser.
-_CANONICAL_HTTP = re.compile(
-    r"http://((?:[a-z0-9-]+\.)*[a-z0-9-]*[a-z-][a-z0-9-]*)(/[A-Za-z0-9\-._~!$&()*+,;=:@/%]*)"
-    r"(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*)?(?:#[A-Za-z0-9\-._~!$&()*+,;=:@/?%#]*)?"
+# A URL that WHATWG would leave as it is, but for the case of its scheme and host, a default or zero-padded
+# port and trailing dots on the host (which this module strips anyway): a special scheme; an LDH host without
+# userinfo, `xn--` labels or a numeric last label (those go through IPv4/IDNA parsing); a path with no dot
+# segments; only characters no percent-encode set touches. Most real URLs are like this, and checking is
+# several times cheaper than a full parse. tests/unit/engine/test_canon.py checks it against the full parser.
+_PATH, _QUERY, _FRAGMENT = (
+    r"/[A-Za-z0-9\-._~!$&()*+,;=:@/%]*",
+    r"\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*",
+    r"#[A-Za-z0-9\-._~!$&()*+,;=:@/?%#]*",
 )
+_PLAIN_URL = re.compile(
+    rf"([A-Za-z]+)://([A-Za-z0-9.-]*[A-Za-z0-9-])(\.*)(?::([0-9]{{1,5}}))?({_PATH})((?:{_QUERY})?(?:{_FRAGMENT})?)"
+)
+# The most common of those, already canonical as written: http, a lower-case host, no port.
+_CANONICAL_HTTP = re.compile(rf"http://([a-z0-9.-]*[a-z0-9-])({_PATH})(?:{_QUERY})?(?:{_FRAGMENT})?")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
+_new_canonical = tuple.__new__  # a NamedTuple's own __new__ is a Python function: this skips a call
 
 
 def canonicalize(url: str) -> CanonicalURL | None:
     """Canonicalise `url` the way the reference request path does; None if WHATWG rejects it."""
-    fast = _CANONICAL_HTTP.fullmatch(url)
-    if fast is not None:
-        host, path = fast.groups()
-        if (
-            "/." not in path
-            and "%2" not in path
-            and "xn--" not in host
-            and not host[host.rfind(".") + 1 :].startswith("0x")
-        ):
-            return CanonicalURL(url, host, "")
+    canonical = _CANONICAL_HTTP.fullmatch(url)
+    if canonical is not None:
+        host, path = canonical.groups()
+        if "/." not in path and "%2e" not in path and "%2E" not in path and "xn--" not in host:
+            last = host[host.rfind(".") + 1 :]
+            if not last.isdigit() and not last.startswith("0x"):
+                return _new_canonical(CanonicalURL, (url, host, ""))
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:
+        scheme, host, _, port, path, rest = plain.groups()
+        if "/." not in path and "%2e" not in path and "%2E" not in path:
+            known = _plain_canonical(scheme.lower(), host.lower(), port, path + rest)
+            if known is not None:
+                return known
     return _canonicalize_fully(url)
+
+
+def _plain_canonical(scheme: str, host: str, port: str | None, rest: str) -> CanonicalURL | None:
+    """The canonical form of a URL that matched `_PLAIN_URL` but not as written; None to leave it to WHATWG."""
+    default = _DEFAULT_PORTS.get(scheme)
+    last = host[host.rfind(".") + 1 :]
+    if default is None or "xn--" in host or last.isdigit() or last.startswith("0x"):
+        return None
+    if port is None:
+        port = ""
+    else:
+        number = int(port)
+        if number > 65535:
+            return None
+        port = "" if number == default else f":{number}"
+    return _new_canonical(CanonicalURL, (f"{scheme}://{host}{port}{rest}", host, ""))
 
 
 def _canonicalize_fully(url: str) -> CanonicalURL | None:
