@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from port443.engine.index import Record, RecordTable, build_targets, record_of
@@ -37,8 +36,10 @@ def parse_files(paths: list[str], progress: Progress | None) -> list[Parsed]:
                 progress(len(done), len(paths))
     else:
         chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-        # spawn, not fork: the caller may be a running proxy with threads, which fork does not copy safely.
+        # Deferred, as a start from the cache never parses (the pool's modules are a few MiB). spawn, not fork:
+        # the caller may be a running proxy with threads, which fork does not copy safely.
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn")) as pool:
             for chunk in pool.map(parse_chunk, chunks):

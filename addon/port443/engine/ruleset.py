@@ -9,8 +9,8 @@ anchors or aliases (a 450-byte alias bomb expands to gigabytes, and the format h
 MAX_REGEXES regexes and MAX_COMPILE_COST of compiling per ruleset (see `pattern.compile_cost`: the shipped
 maximum is JS.org's 17,898), and problems quote at most ~100 characters of a value. Patterns that can
 backtrack catastrophically (nested quantifiers) are accepted, since the engine bounds them, but warned about.
-Longer than most modules because the model, its validation and the located YAML loading are one contract:
-every field's check sits next to the field.
+Longer than most modules because the model and its validation are one contract: every field's check sits next
+to the field. Reading the YAML itself, and placing problems on their lines, is `yaml_in`.
 """
 
 from __future__ import annotations
@@ -18,33 +18,12 @@ from __future__ import annotations
 import os
 import re
 import reprlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from port443.engine import jsregex, pattern, syntax
 from port443.errors import Problem, RulesetError
-
-try:  # the C loader is several times faster on the 23k-file corpus
-    _Base: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Base = yaml.SafeLoader
-
-
-class _Loader(_Base):  # type: ignore[misc]
-    """Safe loading where every plain scalar is text, except an empty value (null).
-
-    Every field of a ruleset is text, and YAML 1.1 would silently turn a ruleset named `Off` or `No` into a
-    boolean, or `1.10` into a number.
-    """
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
-        for first, resolvers in _Base.yaml_implicit_resolvers.items()
-    }
-
 
 #: The `default_off` value that HTTPS Everywhere treats as "on": rules a user wrote for themselves.
 USER_RULE = "user rule"
@@ -126,28 +105,16 @@ def parse_ruleset_warnings(text: str, source: str = "<string>") -> tuple[Ruleset
     """
     if len(text) > MAX_FILE_SIZE:
         raise RulesetError([oversized(source, len(text), "characters")])
-    try:
-        _refuse_anchors(text, source)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(e, "problem", None) or str(e)
-        if "mapping values are not allowed" in reason:
-            reason += "; quote a value that contains ': ' or ends with ':', such as \"^http:\""
-        raise RulesetError([Problem(source, line, "", f"invalid YAML ({reason})")]) from e
+    # Deferred: a start from the compiled cache or the shipped seed parses no YAML, so it does not load PyYAML.
+    from port443.engine import yaml_in
+
+    data = yaml_in.load(text, source)
     problems: _Problems = []
     warnings: _Problems = []
     ruleset = _build(data, source, problems, warnings)
     if problems or ruleset is None:
-        raise RulesetError(_locate(text, source, problems))
-    return ruleset, _locate(text, source, warnings) if warnings else []
-
-
-def _locate(text: str, source: str, found: _Problems) -> list[Problem]:
-    lines = _line_finder(text)
-    located = [Problem(source, lines(path), _field_name(path), msg) for path, msg in found]
-    return sorted(located, key=lambda p: p.line or 0)
+        raise RulesetError(yaml_in.locate(text, source, problems))
+    return ruleset, yaml_in.locate(text, source, warnings) if warnings else []
 
 
 def oversized(source: str, size: int, unit: str = "bytes") -> Problem:
@@ -159,23 +126,6 @@ def oversized(source: str, size: int, unit: str = "bytes") -> Problem:
         f"the file has {size:,} {unit}; a ruleset file may have at most {MAX_FILE_SIZE:,} (2 MiB): "
         "split it into several rulesets",
     )
-
-
-def _refuse_anchors(text: str, source: str) -> None:
-    """Refuse YAML anchors and aliases before anything expands them (a 450-byte file can stand for gigabytes).
-
-    Raises:
-        RulesetError: at the first anchor or alias, with its line.
-    """
-    if "&" not in text:
-        return  # no anchor, so no alias can resolve either (an unknown alias is a YAML error)
-    for event in yaml.parse(text, Loader=_Loader):
-        name = getattr(event, "anchor", None)
-        if name is not None:
-            kind = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
-            line = event.start_mark.line + 1 if event.start_mark is not None else None
-            why = "YAML anchors and aliases are not allowed in rulesets (they have no use there, and a few bytes of them can expand to gigabytes)"
-            raise RulesetError([Problem(source, line, "", f"{kind}{_clip(name)}: {why}")])
 
 
 def load_ruleset(path: str | os.PathLike[str]) -> Ruleset:
@@ -541,51 +491,3 @@ def _check_test(item: Any, path: tuple[str | int, ...], checks: _Checks) -> str 
         checks.problems.append((path, f"a test is an http:// URL, not {_show(item)}"))
         return None
     return item
-
-
-# --- locating problems --------------------------------------------------------------------------------------
-
-
-def _field_name(path: Sequence[str | int]) -> str:
-    """Render ('rules', 2, 'from') as 'rules[2].from'."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def _line_finder(text: str) -> Any:
-    """Return path -> 1-based line, from PyYAML's node marks. Only used once a file is known to be bad."""
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:  # pragma: no cover - the text already parsed once
-        root = None
-
-    def line_of(path: Sequence[str | int]) -> int | None:
-        node = root
-        if node is None:
-            return None
-        best = node.start_mark.line + 1
-        for part in path:
-            node = _child(node, part)
-            if node is None:
-                break
-            best = node.start_mark.line + 1
-        return best
-
-    return line_of
-
-
-def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if key.value == part:
-                # A bad key is reported where the key is; a bad value where the value starts.
-                found: yaml.Node = (
-                    value if value.start_mark.line == key.start_mark.line or value.value else key
-                )
-                return found
-    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        child: yaml.Node = node.value[part]
-        return child
-    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,39 @@ def test_the_seed_fills_the_cache_so_the_next_start_needs_it_no_more(rules: Path
     again = load_rules([rules], cache_dir=tmp_path / "cache")
     assert again.parsed == 0
     assert rewrite_url("http://h1.test/", again.index).url == "https://h1.test/"
+
+
+_PARSER_MODULES = ("yaml", "concurrent.futures", "multiprocessing")
+_LOAD_AND_LIST_MODULES = """
+import sys
+from pathlib import Path
+from port443.engine.cache import load_rules
+from port443.engine.rewrite import rewrite_url
+loaded = load_rules([Path(sys.argv[1])], cache_dir=Path(sys.argv[2]))
+assert rewrite_url("http://h1.test/", loaded.index).url == "https://h1.test/"
+print(loaded.parsed, *sorted(m for m in sys.modules if m.partition(".")[0] in ("yaml", "concurrent", "multiprocessing")))
+"""
+
+
+def _parser_modules_loaded(rules: Path, cache: Path) -> tuple[int, set[str]]:
+    """(files parsed, parser modules imported) of a new interpreter that loads `rules` and rewrites a URL."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_LIST_MODULES, str(rules), str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    return int(out[0]), {m for m in out[1:] if m in _PARSER_MODULES}
+
+
+def test_a_start_that_parses_nothing_loads_no_parser(rules: Path, tmp_path: Path) -> None:
+    """PyYAML and the process pool are several MiB a proxy keeps for good once imported."""
+    assert _parser_modules_loaded(rules, tmp_path / "cache") == (0, set())  # from the seed
+    assert _parser_modules_loaded(rules, tmp_path / "cache") == (0, set())  # from the cache it filled
+    (rules / "r2.yaml").write_text(RULESET.format(name="R2", host="h2.test", path="h2.test/x"))
+    parsed, modules = _parser_modules_loaded(rules, tmp_path / "cache")
+    assert parsed == 1 and "yaml" in modules  # the control: parsing one changed file does load it
 
 
 def test_files_that_differ_from_the_seed_are_parsed_and_no_others(rules: Path, tmp_path: Path) -> None:
