@@ -13,10 +13,12 @@ mitmdump: 73 -> 487). Three things held it, each released here:
    frees, and an idle proxy allocates nothing that would start one. `gc.collect()`: 3 to 16 ms measured,
    mostly freeing those flows (HttpsUpgrade froze the rules corpus; bare mitmdump's walk alone is 55 ms).
 3. glibc's heap. Once an mmapped chunk is freed the mmap threshold climbs (up to 32 MiB), so later 1 MiB
-   buffers come from the heap and fragment it. M_MMAP_THRESHOLD is pinned at glibc's own start value
-   (128 KiB), so big buffers are unmapped on free (peak after the third burst 161 instead of 287 MiB, for
-   about 0.3 ms more per 1 MiB allocation), and `malloc_trim(0)` returns the rest: 5 to 7 ms for 110 to
-   170 MiB on a heap that was not pinned, 0.2 to 0.6 ms on a pinned one.
+   buffers come from the heap and fragment it. M_MMAP_THRESHOLD is pinned at 512 KiB, so big buffers are
+   unmapped on free (peak after the third burst 161 instead of 287 MiB, for about 0.3 ms more per 1 MiB
+   allocation), and `malloc_trim(0)` returns the rest: 5 to 7 ms for 110 to 170 MiB on a heap that was not
+   pinned, 0.2 to 0.7 ms on a pinned one. Not lower: asyncio reads every socket into a fresh 256 KiB buffer,
+   and mapping and unmapping one per read made relaying TLS tunnels cost 1.6x bare mitmdump's CPU (pinned
+   at glibc's 128 KiB start value; bench.proxy's tunnel scenario, 75 against 48 us a request).
 
 All three together: back at 118 MiB about a second after the last burst (same run). A release (1 to 3)
 runs from a 1 s timer, never per request: once RSS grew by RELEASE_GROWTH with requests since the last
@@ -46,8 +48,8 @@ logger = logging.getLogger(__name__)
 
 LONG_URL = 8 * 1024
 """Request paths longer than this clear urlsplit's cache (8 KiB: what nginx and the rule engine take)."""
-MMAP_THRESHOLD = 128 * 1024
-"""glibc's default M_MMAP_THRESHOLD, pinned so that it no longer climbs (mallopt(3))."""
+MMAP_THRESHOLD = 512 * 1024
+"""Allocations from this size on are mmapped, for good (mallopt(3)): above asyncio's 256 KiB read buffers."""
 M_MMAP_THRESHOLD = -3
 """The parameter number of M_MMAP_THRESHOLD in glibc's malloc.h."""
 RELEASE_GROWTH = 32 * 1024 * 1024
@@ -59,7 +61,7 @@ TICK = 1.0
 _HELP = (
     "Give memory back after bursts of large requests: drop huge URLs from urllib's parse cache, and once "
     "RSS grew by 32 MiB and the proxy is quiet, collect garbage and, with glibc, trim the C heap (whose mmap "
-    "threshold is pinned at 128 KiB at start). Read at start."
+    "threshold is pinned at 512 KiB at start). Read at start."
 )
 
 
