@@ -18,17 +18,10 @@ from dataclasses import dataclass
 from typing import NamedTuple, overload
 
 from port443.engine import jsregex
-from port443.engine.pattern import (
-    AnyLiteral,
-    LiteralPattern,
-    Pattern,
-    compile_cost,
-    facts_of,
-    pack_facts,
-    prepare_js,
-    unpack_facts,
-)
+from port443.engine.pattern import compile_cost, facts_of, pack_facts, prepare_js, unpack_facts
+from port443.engine.pattern_base import Pattern
 from port443.engine.ruleset import USER_RULE, Ruleset
+from port443.engine.string_pattern import AnyLiteral, LiteralPattern
 
 # Marshal-friendly ruleset record; see `record_of`. Trivial rules are stored as None (no regex needed).
 Record = tuple[

@@ -7,7 +7,7 @@ Why this mechanism (measured on the shipped corpus's 40,740 patterns and on host
 - So every pattern RE2 can express (96 %) runs in RE2 (google-re2), an automaton linear in the text: the
   slash flood takes microseconds. Calls go to its raw binding (~0.8 µs, `re` ~0.3; its wrapper 6 µs).
 - RE2 has no lookaround. Of the 1,452 patterns with lookahead, the 1,023 whose only one ends the pattern
-  (`^http://a\\.com/+(?!css/|img/)`) are rewritten into RE2 syntax (`jsregex.translate_lookahead_tail`).
+  (`^http://a\\.com/+(?!css/|img/)`) are rewritten into RE2 syntax (`spelling.translate_lookahead_tail`).
   The rest (and any backreference) run in the `regex` package, which backtracks but takes a `timeout`:
   they share MATCH_BUDGET per lookup, after which the lookup is undecided (Northamptonshire.gov.uk's
   exclusion takes 0.5 s on 8 KiB of slashes in `re`).
@@ -23,12 +23,15 @@ Why this mechanism (measured on the shipped corpus's 40,740 patterns and on host
   non-trivial ones: `^http://a\\.com/`) never compiles: `startswith` answers it (`LiteralPattern`).
 A pattern that cannot run within these bounds raises `Undecided`; callers turn it into an outcome, and the
 proxy decides such a URL by HSTS, what it learned or a probe, never by downgrading.
+
+This module holds the regex engines' patterns and chooses what runs each pattern, at once or on first use
+(`LazyPattern`). The bounds, `Budget`, `Undecided` and the `Pattern` interface are `pattern_base`'s; the
+patterns answered by string operations (`LiteralPattern`, `WordPattern`) are `string_pattern`'s.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -36,46 +39,22 @@ from typing import Any, NamedTuple
 import regex
 from re2 import _re2  # the raw binding (`re2.compile` wraps it in Python: 6 µs a call instead of 0.8)
 
-from port443.engine import jsregex, syntax
-
-MAX_URL_LENGTH = 8192
-"""The longest text (URL, cookie name) rule regexes run over."""
-WORK_LIMIT = 500_000
-"""RE2 work one call may take: characters x program instructions (about 4 ms at worst)."""
-LOOKUP_WORK = 2_500_000
-"""RE2 work all calls of one lookup may take together."""
-MATCH_BUDGET = 0.005
-"""Seconds the backtracking engine may run, all calls of one lookup together."""
-LOOKUP_COMPILE_COST = 25_000
-"""Estimated microseconds of compiling patterns on first use one lookup may spend (see `compile_cost`)."""
-REPEAT_LIMIT = 1000
-"""Counted repetitions nested in each other may multiply to this much (RE2's own limit)."""
+from port443.engine import jsregex, spelling, syntax
+from port443.engine.pattern_base import (
+    LOOKUP_COMPILE_COST,
+    MAX_URL_LENGTH,
+    REPEAT_LIMIT,
+    WORK_LIMIT,
+    Budget,
+    Pattern,
+    Undecided,
+    expand_template,
+)
+from port443.engine.string_pattern import LiteralPattern, WordPattern, shape_of
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _ANCHOR_START = _re2.RE2.Anchor.ANCHOR_START
 _RE2_MAX_MEM = 8 << 20  # RE2's default: enough DFA states for an 8 KiB text and the corpus's largest join
-
-
-class Undecided(Exception):
-    """A pattern could not run within its bounds; `too_long` when the text (not the budget) was the reason."""
-
-    def __init__(self, too_long: bool) -> None:
-        super().__init__("text too long" if too_long else "time budget spent")
-        self.too_long = too_long
-
-
-class Budget:
-    """What one lookup may still spend: RE2 work units, backtracking seconds, compiling microseconds."""
-
-    __slots__ = ("work", "seconds", "compile")
-
-    def __init__(
-        self, work: int = LOOKUP_WORK, seconds: float = MATCH_BUDGET, compile: int = LOOKUP_COMPILE_COST
-    ) -> None:
-        self.work = work
-        self.seconds = seconds
-        self.compile = compile
-        """Estimated compile microseconds left (see `compile_cost`); the first pattern may always compile."""
 
 
 class Facts(NamedTuple):
@@ -138,33 +117,13 @@ def compile_cost(sources: Sequence[str], facts: Sequence[Facts], *, joined: bool
     return total
 
 
-class Pattern:
-    """A compiled pattern; `search` and `replace_first` raise `Undecided` rather than run unbounded."""
-
-    __slots__ = ("source", "groups")
-
-    def __init__(self, source: str, groups: int) -> None:
-        self.source = source
-        self.groups = groups
-
-    def search(self, text: str, data: bytes, budget: Budget) -> bool:
-        """Whether the pattern matches anywhere in `text` (`data` is its UTF-8 encoding)."""
-        raise NotImplementedError
-
-    def replace_first(
-        self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
-    ) -> str | None:
-        """`text` with its first match replaced by `template` (text and group numbers), None when no match."""
-        raise NotImplementedError
-
-
 class Re2Pattern(Pattern):
     """A pattern run by RE2: linear time, charged by work units."""
 
     __slots__ = ("_re", "_anchor", "_program", "_prefix", "_tail", "_shift")
 
     def __init__(self, source: str, translated: str, facts: Facts, *, capture: bool, shift: int = 0) -> None:
-        """`shift` 1: a match of `source` is group 1 of `translated` (see `jsregex.translate_lookahead_tail`)."""
+        """`shift` 1: a match of `source` is group 1 of `translated` (see `spelling.translate_lookahead_tail`)."""
         options = _re2.RE2.Options()
         options.log_errors = False
         options.never_capture = not capture
@@ -230,7 +189,7 @@ class Re2Pattern(Pattern):
         if self._shift:
             spans = spans[self._shift :]
         start, end = spans[0]
-        return text[:start] + _expand(template, text, spans) + text[end:]
+        return text[:start] + expand_template(template, text, spans) + text[end:]
 
 
 class BacktrackingPattern(Pattern):
@@ -269,119 +228,7 @@ class BacktrackingPattern(Pattern):
         if m is None:
             return None
         spans = [m.span(g) for g in range(self.groups + 1)]
-        return text[: spans[0][0]] + _expand(template, text, spans) + text[spans[0][1] :]
-
-
-class LiteralPattern(Pattern):
-    """A pattern that is plain text (`^http://a\\.com/`, `^...$`, `b\\.com/x`): string operations, no regex.
-
-    Half of the corpus's non-trivial rules and exclusions are such literals. They need no compiling and run
-    in time linear in the literal alone, so they also answer for texts of any length.
-    """
-
-    __slots__ = ("text", "anchored", "exact")
-
-    def __init__(self, source: str, text: str, *, anchored: bool, exact: bool) -> None:
-        super().__init__(source, 0)
-        self.text = text
-        self.anchored = anchored
-        self.exact = exact
-
-    def _start(self, text: str) -> int:
-        if self.exact:
-            return 0 if text == self.text else -1
-        if self.anchored:
-            return 0 if text.startswith(self.text) else -1
-        return text.find(self.text)
-
-    def search(self, text: str, data: bytes, budget: Budget) -> bool:
-        return self._start(text) >= 0
-
-    def replace_first(
-        self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
-    ) -> str | None:
-        start = self._start(text)
-        if start < 0:
-            return None
-        end = start + len(self.text)
-        return text[:start] + _expand(template, text, ((start, end),)) + text[end:]
-
-
-class AnyLiteral(Pattern):
-    """Literal patterns searched together, as a ruleset's exclusions are: one string operation for all.
-
-    Some rulesets list hundreds of literal exclusions (one per site of a shared host); `startswith` takes
-    them all as one tuple. Only searched: an exclusion is never used to replace.
-    """
-
-    __slots__ = ("_prefixes", "_exact", "_inside")
-
-    def __init__(self, patterns: Sequence[LiteralPattern]) -> None:
-        super().__init__("|".join(p.source for p in patterns), 0)
-        self._prefixes = tuple(p.text for p in patterns if p.anchored and not p.exact)
-        self._exact = frozenset(p.text for p in patterns if p.exact)
-        self._inside = tuple(p.text for p in patterns if not p.anchored)
-
-    def search(self, text: str, data: bytes, budget: Budget) -> bool:
-        if text.startswith(self._prefixes) or text in self._exact:
-            return True
-        return bool(self._inside) and any(inside in text for inside in self._inside)
-
-
-class WordPattern(Pattern):
-    """An anchored pattern without repetition, spelled out (`jsregex.spell_pattern`): string operations.
-
-    `^http://(www\\.)?a\\.com/` is two texts tried in the backtracking engine's order; a final lookahead is
-    the texts that must (not) follow. The corpus's most common non-literal shape; no compiling, and every
-    call is a few `startswith`, bounded by the number of texts.
-    """
-
-    __slots__ = ("_words", "_follow", "_follow_end", "_negative")
-
-    def __init__(
-        self, source: str, groups: int, spelled: tuple[list[jsregex.Word], list[jsregex.Word] | None, bool]
-    ) -> None:
-        super().__init__(source, groups)
-        words, follow, positive = spelled
-        self._words = tuple(words)
-        tail = follow or []
-        self._follow: tuple[str, ...] | None = (
-            None if follow is None else tuple(t for t, end, _s in tail if not end)
-        )
-        self._follow_end = frozenset(t for t, end, _s in tail if end)
-        """Texts that must (not) follow and then end the text (`$`)."""
-        self._negative = not positive
-
-    def _first(self, text: str) -> jsregex.Word | None:
-        """The first spelling the text starts with (and its lookahead accepts), in the engine's order."""
-        for word in self._words:
-            spelled, end, _spans = word
-            if not text.startswith(spelled) or (end and len(text) != len(spelled)):
-                continue
-            follow = self._follow
-            if follow is None:
-                return word
-            at = len(spelled)
-            hit = text.startswith(follow, at) or (bool(self._follow_end) and text[at:] in self._follow_end)
-            if hit is not self._negative:
-                return word
-        return None
-
-    def search(self, text: str, data: bytes, budget: Budget) -> bool:
-        return self._first(text) is not None
-
-    def replace_first(
-        self, template: Sequence[str | int], text: str, data: bytes, budget: Budget
-    ) -> str | None:
-        word = self._first(text)
-        if word is None:
-            return None
-        spelled, _end, found = word
-        spans = [(0, len(spelled))] + [(-1, -1)] * self.groups
-        for group, start, stop in found:
-            if group <= self.groups:  # compiled without captures (searched only): none are kept
-                spans[group] = (start, stop)
-        return _expand(template, text, spans) + text[len(spelled) :]
+        return text[: spans[0][0]] + expand_template(template, text, spans) + text[spans[0][1] :]
 
 
 class LazyPattern(Pattern):
@@ -437,56 +284,6 @@ class LazyPattern(Pattern):
         return (self._compiled or self._compile(budget)).replace_first(template, text, data, budget)
 
 
-# The pieces of JavaScript regex syntax the shape of a pattern is read from (no regex is compiled for it).
-# An atom that stands for itself: any character but the syntax characters, or an identity escape (`\.`,
-# `\/`; a backslash before a letter or digit is a class, an anchor or a reference). Braces are left out:
-# Annex B reads them as literals only outside quantifier shapes. An atom followed by a quantifier is not
-# part of the literal prefix.
-_ATOM = r"(?:[^\\^$.|?*+()\[\]{}]|\\[^A-Za-z0-9])"
-_LITERAL_RUN = re.compile(rf"(?:{_ATOM}(?![?*+{{]))*")
-_LITERAL = re.compile(rf"{_ATOM}*", re.DOTALL)
-_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-# Groups (`(` and `(?<name>` capture, other `(?` forms do not), `)` and `|`, and the tokens that can hold
-# those characters as literals: escapes and character classes (in JavaScript `[]` is an empty class).
-
-
-class Shape(NamedTuple):
-    """What a pattern's source says at a glance: its literal prefix, and whether it is only that literal."""
-
-    anchored: bool
-    """It starts with `^` (and has no top-level alternation)."""
-    prefix: str
-    """Anchored: text every match starts with; else the whole literal when `literal`, or ""."""
-    literal: bool
-    """The pattern is `prefix` and nothing else (but `exact`)."""
-    exact: bool
-    """A literal that ends with `$`: it matches the one text `prefix`."""
-
-
-_NO_SHAPE = Shape(False, "", False, False)
-
-
-@functools.lru_cache(maxsize=8192)
-def shape_of(source: str) -> Shape:
-    """Read a JavaScript pattern's literal prefix from its source, in a few string operations."""
-    if "|" in source and jsregex.alternates_at_top(source):
-        return _NO_SHAPE
-    if not source.startswith("^"):
-        literal = _LITERAL.fullmatch(source)
-        return _NO_SHAPE if literal is None else Shape(False, _unescape(source), True, False)
-    run = _LITERAL_RUN.match(source, 1)
-    assert run is not None  # it matches the empty string
-    end = run.end()
-    prefix = _unescape(run.group())
-    if end == len(source):
-        return Shape(True, prefix, True, False)
-    return Shape(True, prefix, source[end:] == "$", source[end:] == "$")
-
-
-def _unescape(text: str) -> str:
-    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
-
-
 def count_groups(source: str) -> int:
     """The capturing groups of a valid JavaScript pattern, counted without compiling it."""
     if "\\(" not in source and "[" not in source:  # every `(` opens a group: count the openings
@@ -497,7 +294,7 @@ def count_groups(source: str) -> int:
             - source.count("(?<=")
             - source.count("(?<!")
         )
-    return jsregex.count_capturing(source)
+    return spelling.count_capturing(source)
 
 
 def prepare_js(source: str, packed: int, *, capture: bool = True) -> Pattern:
@@ -511,21 +308,6 @@ def prepare_js(source: str, packed: int, *, capture: bool = True) -> Pattern:
         return LiteralPattern(source, shape.prefix, anchored=shape.anchored, exact=shape.exact)
     groups = count_groups(source) if capture else 0
     return LazyPattern(source, groups, shape.prefix, packed, capture=capture)
-
-
-def _expand(template: Sequence[str | int], text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """A replacement: literal text and group numbers; a group that took no part is empty, as in JavaScript."""
-    if len(template) == 1 and type(first := template[0]) is str:  # most: no group named
-        return first
-    out = []
-    for part in template:
-        if isinstance(part, str):
-            out.append(part)
-        else:
-            a, b = spans[part]
-            if a >= 0:
-                out.append(text[a:b])
-    return "".join(out)
 
 
 def compile_js(source: str, facts: Facts | None = None, *, capture: bool = True) -> Pattern:
@@ -593,14 +375,14 @@ def _spell(source: str, groups: int) -> WordPattern | None:
 
     `groups`: its capturing groups, or 0 when it is only searched.
     """
-    spelled = jsregex.spell_pattern(source, limit=_SPELLED_MAX)
+    spelled = spelling.spell_pattern(source, limit=_SPELLED_MAX)
     return None if spelled is None else WordPattern(source, groups, spelled)
 
 
 def _compile_tail(source: str, facts: Facts, *, capture: bool) -> Re2Pattern | None:
     """RE2 for a pattern whose only lookaround is a final lookahead, when it can be rewritten so."""
     try:
-        tail = jsregex.translate_lookahead_tail(source, capture=capture)
+        tail = spelling.translate_lookahead_tail(source, capture=capture)
         if tail is None:
             return None
         # What the lookahead reads is read after the prefix, or in the tail's stretch when there is one.

@@ -1,7 +1,7 @@
 """Apply rulesets to URLs and cookies, as HTTPS Everywhere's `rewriteURI` and `shouldSecureCookie` did. Pure.
 
 `rewrite_url` is the proxy's hot path: one canonicalisation, a few dict lookups, and regexes compiled once.
-Every lookup runs within the bounds of `pattern` (URL length, RE2 work, backtracking time, first-use
+Every lookup runs within the bounds of `pattern_base` (URL length, RE2 work, backtracking time, first-use
 compiling); one that cannot says so with its outcome instead of stalling, and the caller decides otherwise.
 """
 
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from port443.engine.canon import canonicalize, restore_userinfo
 from port443.engine.index import CompiledRuleset, RuleIndex
-from port443.engine.pattern import MAX_URL_LENGTH, Budget, Undecided
+from port443.engine.pattern_base import MAX_URL_LENGTH, Budget, Undecided
 
 _COOKIE_MEMO_SIZE = 250  # the reference engine's cookieHostCache holds about this many hosts
 
@@ -28,7 +28,7 @@ class Outcome(Enum):
     UPGRADED = "upgraded"
     """A rule rewrote the URL."""
     TOO_LONG = "too-long"
-    """The URL is longer than rules are run over (`pattern.MAX_URL_LENGTH`, less for a very complex pattern):
+    """The URL is longer than rules are run over (`pattern_base.MAX_URL_LENGTH`, less for a very complex pattern):
     the rules did not decide. HSTS, learned results or a probe still may; nothing may downgrade."""
     TIMED_OUT = "timed-out"
     """The lookup spent its budget (backtracking time, RE2 work, compiling rulesets on first use) before the

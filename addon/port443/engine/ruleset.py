@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from port443.engine import jsregex, pattern, syntax
+from port443.engine import jsregex, pattern, pattern_base, syntax
 from port443.errors import Problem, RulesetError
 
 #: The `default_off` value that HTTPS Everywhere treats as "on": rules a user wrote for themselves.
@@ -32,7 +32,7 @@ MAX_FILE_SIZE = 2 << 20
 """Bytes (characters, for text) a ruleset file may have."""
 MAX_REGEXES = 1000
 """Regexes one ruleset may have (`from`s, exclusions, securecookie hosts and names); the corpus has 430 at most."""
-MAX_COMPILE_COST = pattern.LOOKUP_COMPILE_COST
+MAX_COMPILE_COST = pattern_base.LOOKUP_COMPILE_COST
 """Estimated microseconds compiling one ruleset's regexes may take (it happens on first use, in the proxy)."""
 
 _KEYS = (
@@ -395,7 +395,7 @@ def target_problem(target: str) -> str | None:
 
 def _regex(
     item: Any, path: tuple[str | int, ...], checks: _Checks, *, joined: bool = False
-) -> pattern.Pattern | None:
+) -> pattern_base.Pattern | None:
     """Compile a regex with the engine the proxy will run it with, and warn about catastrophic backtracking."""
     if not isinstance(item, str) or not item:
         checks.problems.append((path, f"must be a regular expression, not {_kind(item)} {_show(item)}"))

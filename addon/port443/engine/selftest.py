@@ -15,7 +15,8 @@ from typing import Any
 
 from port443.engine.canon import canonicalize
 from port443.engine.index import CompiledRule, compile_record, lookup_keys, record_of
-from port443.engine.pattern import Budget, Undecided, compile_js
+from port443.engine.pattern import compile_js
+from port443.engine.pattern_base import Budget, Undecided
 from port443.engine.ruleset import Ruleset, load_rulesets
 from port443.errors import RulesetError
 

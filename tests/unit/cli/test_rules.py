@@ -11,7 +11,7 @@ import pytest
 from port443.cli.main import main
 from port443.cli.rules import _json_line
 from port443.engine.cache import load_index
-from port443.engine.pattern import MAX_URL_LENGTH
+from port443.engine.pattern_base import MAX_URL_LENGTH
 from port443.engine.rewrite import Outcome, Rewrite, rewrite_url
 
 RULESETS = {

@@ -6,8 +6,10 @@ import pytest
 
 from port443.engine.cache import LoadedRules
 from port443.engine.index import _HOST_MEMO_SIZE, Activation, RuleIndex, lookup_keys
-from port443.engine.pattern import AnyLiteral, Budget, LazyPattern, LiteralPattern
+from port443.engine.pattern import LazyPattern
+from port443.engine.pattern_base import Budget
 from port443.engine.ruleset import Rule, Ruleset, SecureCookie
+from port443.engine.string_pattern import AnyLiteral, LiteralPattern
 from tests.conformance.oracle import REWRITES, records
 
 TRIVIAL = Rule("^http:", "https:")

@@ -8,25 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from port443.engine import jsregex, pattern
+from port443.engine import jsregex, pattern, spelling
 from port443.engine.cache import LoadedRules
 from port443.engine.index import compile_record
 from port443.engine.pattern import (
-    MAX_URL_LENGTH,
-    AnyLiteral,
     BacktrackingPattern,
-    Budget,
     LazyPattern,
-    LiteralPattern,
     Re2Pattern,
-    Shape,
-    Undecided,
-    WordPattern,
     compile_any,
     compile_js,
     prepare_js,
-    shape_of,
 )
+from port443.engine.pattern_base import LOOKUP_COMPILE_COST, MAX_URL_LENGTH, Budget, Pattern, Undecided
+from port443.engine.string_pattern import AnyLiteral, LiteralPattern, WordPattern, shape_of
 
 LAG_BOUND = 0.050  # no single lookup may hold the event loop longer than this
 
@@ -219,28 +213,6 @@ def test_compile_costs_follow_the_engines() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "shape"),
-    [
-        (r"^http://a\.com/", Shape(True, "http://a.com/", True, False)),
-        (r"^http://a\.com/$", Shape(True, "http://a.com/", True, True)),
-        (r"\.pdf", Shape(False, ".pdf", True, False)),
-        (r"^http://a\.com/x?", Shape(True, "http://a.com/", False, False)),  # `?` takes the last atom
-        (r"^http://a\.com/\??", Shape(True, "http://a.com/", False, False)),
-        (r"^http://(www\.)?a\.com/", Shape(True, "http://", False, False)),
-        (r"^http://a\.com/|^http://b\.com/", Shape(False, "", False, False)),  # two prefixes: none
-        (r"^http://a(?:b|c)\.com/", Shape(True, "http://a", False, False)),  # `|` inside a group is fine
-        (r"^http://a\.com/[|]", Shape(True, "http://a.com/", False, False)),
-        (r"^http://a\.com/\d", Shape(True, "http://a.com/", False, False)),
-        (r"^http://a\.com/{x}", Shape(True, "http://a.com", False, False)),  # `{` may be a quantifier
-        (r"^http://a\.com/\/\-_", Shape(True, "http://a.com//-_", True, False)),
-        (r"a.b", Shape(False, "", False, False)),
-    ],
-)
-def test_the_shape_of_a_pattern(source: str, shape: Shape) -> None:
-    assert shape_of(source) == shape
-
-
-@pytest.mark.parametrize(
     ("source", "text", "result"),
     [
         (r"^http://a\.com/", "http://a.com/x", "https://b.com/[http://a.com/]x"),
@@ -276,7 +248,7 @@ def test_a_lazy_pattern_compiles_once_a_text_passes_its_prefix() -> None:
 
 
 def test_a_lookup_pays_for_the_first_compile_and_only_what_fits_after() -> None:
-    budget = Budget(compile=pattern.LOOKUP_COMPILE_COST)
+    budget = Budget(compile=LOOKUP_COMPILE_COST)
     big = r"^http://a\.com/(?:" + "|".join(f"x{i}" for i in range(6000)) + ")"
     text = "http://a.com/y"
     assert not lazy(big).search(text, text.encode(), budget)  # more than the budget: the first is paid
@@ -295,32 +267,8 @@ def test_literal_exclusions_search_as_one() -> None:
     assert joined.search("http://q.com/b.pdf", b"", Budget())
 
 
-def lazy_or_literal(source: str) -> pattern.Pattern:
+def lazy_or_literal(source: str) -> Pattern:
     return prepare_js(source, pattern.pack_facts(pattern.facts_of(source)), capture=False)
-
-
-@pytest.mark.parametrize(
-    ("source", "capture", "re2"),
-    [
-        (r"^http://a\.com/(?!b|cd)", False, r"^http://a\.com/(?:(?:\z|[^bc]|c(?:\z|[^d])))"),
-        (r"^http://a\.com/(?!$|\?)", False, r"^http://a\.com/(?:(?:[^\?]))"),
-        (r"^http://a\.com/(?=b)", True, r"(^http://a\.com/)(?:b)"),
-        (r"^http://a\.com/(?!b)", True, r"(^http://a\.com/)(?:(?:\z|[^b]))"),
-        (r"^http://a\.com/(?!/*(?:$|\?))", False, r"^http://a\.com/(?:\/*(?:[^\?\/]))"),  # past the slashes
-        (r"^http://a\.com/(?!/*/x)", False, None),  # a spelling starts with the run's character
-        (r"^http://a\.com/(?!(b))", True, None),  # its group could be named by the replacement
-        (r"^http://a\.com/(?!b+)", False, None),  # not a finite set of texts
-        (r"^http://a\.com/(?!.*b)", False, None),
-        (r"^http://a\.com/(?!b)c", False, None),  # not at the end
-        (r"^http://a(?!b)\.com/(?!c)", False, None),  # not the only one
-        (r"^http://a\.com/(?!b)|c", False, None),  # under a top-level alternation
-        (r"^http://(a)\1(?!b)", False, None),  # a backreference
-        (r"^http://a\.com/(?!b)\)", False, None),  # the last `)` is a literal
-    ],
-)
-def test_a_final_lookahead_is_rewritten_for_re2(source: str, capture: bool, re2: str | None) -> None:
-    tail = jsregex.translate_lookahead_tail(source, capture=capture)
-    assert (tail.re2 if tail is not None else None) == re2
 
 
 @pytest.mark.parametrize(
@@ -463,10 +411,10 @@ def test_literal_shapes_and_group_counts_hold_on_the_corpus(shipped: LoadedRules
 
 def _near_misses(source: str) -> list[str]:
     """Texts around what a final lookahead's body spells: each spelling, cut short or followed by more."""
-    split = jsregex._final_lookahead(source)
+    split = spelling._final_lookahead(source)
     assert split is not None
-    run = jsregex._LEADING_RUN.match(source, split[0] + 3) if not split[1] else None  # `(?!/*...)`
-    words = jsregex._Words(source, run.end() if run else split[0] + 3, len(source) - 1).parse() or []
+    run = spelling._LEADING_RUN.match(source, split[0] + 3) if not split[1] else None  # `(?!/*...)`
+    words = spelling._Words(source, run.end() if run else split[0] + 3, len(source) - 1).parse() or []
     prefix = shape_of(source).prefix
     texts = []
     for base in {prefix, prefix + "/", prefix + "//", "http://www." + prefix[7:]}:
@@ -501,7 +449,7 @@ def test_rewritten_lookaheads_agree_with_the_backtracking_engine_on_the_corpus(s
 
 def _spelled_texts(source: str) -> list[str]:
     """Texts around what a spelled pattern spells: each text, cut short, followed by more or by its tail's."""
-    spelled = jsregex.spell_pattern(source, limit=pattern._SPELLED_MAX)
+    spelled = spelling.spell_pattern(source, limit=pattern._SPELLED_MAX)
     assert spelled is not None
     words, follow, _positive = spelled
     after = [""] + [t for t, _e, _s in follow or []][:8]
