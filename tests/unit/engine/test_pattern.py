@@ -10,7 +10,7 @@ import pytest
 
 from port443.engine import jsregex, pattern, spelling
 from port443.engine.cache import LoadedRules
-from port443.engine.index import compile_record
+from port443.engine.index import CompiledRuleset, compile_record
 from port443.engine.pattern import (
     BacktrackingPattern,
     LazyPattern,
@@ -325,28 +325,43 @@ def _hostile_urls(host: str) -> Iterator[str]:
         yield prefix + tail * ((MAX_URL_LENGTH - len(prefix)) // len(tail) - 1) + "x"
 
 
+def _lookup_time(ruleset: CompiledRuleset, url: str) -> float:
+    """Seconds one lookup of `url` by `ruleset`'s patterns takes, within a fresh budget."""
+    data, budget = url.encode(), Budget()
+    started = time.perf_counter()
+    try:
+        for p in ruleset.exclusions:
+            p.search(url, data, budget)
+        for rule in ruleset.rules:
+            if rule.pattern is not None:
+                rule.pattern.replace_first(rule.template, url, data, budget)
+    except Undecided:
+        pass
+    return time.perf_counter() - started
+
+
 @pytest.mark.slow
 def test_no_shipped_ruleset_is_slow_on_hostile_urls(shipped: LoadedRules) -> None:
     index = shipped.index
-    worst: list[tuple[float, str, str]] = []
+    over: list[tuple[int, str]] = []
     for i in range(len(index)):
         record = index.records[i]
         ruleset = compile_record(record)
         hosts = [t.replace("*.", "www.").replace(".*", ".com") for t in record[7][:2]]
-        for url in (u for h in hosts for u in _hostile_urls(h)):
-            data, budget = url.encode(), Budget()
-            started = time.perf_counter()
-            try:
-                for p in ruleset.exclusions:
-                    p.search(url, data, budget)
-                for rule in ruleset.rules:
-                    if rule.pattern is not None:
-                        rule.pattern.replace_first(rule.template, url, data, budget)
-            except Undecided:
-                pass
-            worst.append((time.perf_counter() - started, ruleset.name, url[:60]))
-    worst.sort(reverse=True)
-    assert worst[0][0] < LAG_BOUND, worst[:5]
+        over += [
+            (i, url) for h in hosts for url in _hostile_urls(h) if _lookup_time(ruleset, url) >= LAG_BOUND
+        ]
+
+    def retime(
+        i: int, url: str
+    ) -> float:  # compiled afresh: what a first lookup compiles is part of its time
+        return min(_lookup_time(compile_record(index.records[i]), url) for _ in range(3))
+
+    # A lookup over the bound is timed three times more: a slow pattern is slow every time, while a process
+    # that was descheduled once (a loaded machine) is not.
+    retimed = [(retime(i, url), index.name(i), url[:60]) for i, url in over[:50]]
+    still_slow = sorted((t for t in retimed if t[0] >= LAG_BOUND), reverse=True)
+    assert len(over) <= 50 and not still_slow, (len(over), still_slow[:5])
 
 
 @pytest.mark.slow
