@@ -176,7 +176,8 @@ def _join(
     blobs: list[bytes] = []
     names: list[str] = []
     states: dict[int, tuple[str, str]] = {}
-    targets: TargetMap = {}
+    single = len(parts) == 1  # the usual case: its map as it is (a copy of 160k targets peaks 5 MiB higher)
+    targets: TargetMap = parts[0]["targets"] if single else {}
     errors: list[RulesetError] = []
     warnings: list[Problem] = []
     for part in parts:
@@ -184,21 +185,19 @@ def _join(
         blobs.extend(part["blobs"])
         names.extend(part["names"])
         states.update((i + offset, state) for i, state in part["states"].items())
-        if len(parts) > 1:
+        if not single:
             _merge_targets(targets, part["targets"], offset)
         problems: dict[int, Found] = part["problems"]
         errors.extend(RulesetError([Problem(*q) for q in problems[i]]) for i in sorted(problems))
         found: dict[int, Found] = part["warnings"]
         warnings.extend(Problem(*q) for i in sorted(found) for q in found[i])
-    if len(parts) == 1:  # the usual case: the part's map as it is (a copy of 160k targets peaks 5 MiB higher)
-        targets = parts[0]["targets"]
     index = RuleIndex(targets, RecordTable(blobs, names, states), activation)
     return index, tuple(errors), tuple(warnings)
 
 
 def _merge_targets(into: TargetMap, part: TargetMap, offset: int) -> None:
     """Add a later path's target map: its ids move past the earlier paths' ones and follow them."""
-    if not into and offset == 0:  # the first path (often the only one): its ids are already right
+    if not into and offset == 0:  # the first path: its ids are already right
         into.update(part)
         return
     # Inlined rather than a helper per key: the shipped corpus has about 160k targets.
